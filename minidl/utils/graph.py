@@ -107,8 +107,11 @@ def graph_drawing(tensors, title=None):
             continue
         drawing.add_node(key, lines, kind, tooltip=f"{name}: {t!r}"[:300])
         names = _input_names(op, len(op.inputs))
+        # Arrows are labelled with forward's argument names where they say something
+        # (x, w, b; logits, labels), not for the a, b of a plain binary op.
+        labelled = len(op.inputs) > 1 and names[:2] != ["a", "b"]
         for i, x in enumerate(op.inputs):
-            label = names[i] if len(op.inputs) > 1 else ""
+            label = names[i] if labelled else ""
             edges.append((id(x), key, label))
             if folds and i == 0:
                 folding[id(x)] = (key, folds)
