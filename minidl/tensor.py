@@ -19,7 +19,7 @@ Everything an op knows lives in its own class in ``minidl/ops``.
 import numpy as np
 
 from minidl import config
-from minidl.backend import check_same_device, get_array_module
+from minidl.array_backend import check_same_device, get_array_module
 from minidl.errors import DTypeError, GraphError, ShapeError
 
 # --------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ class Tensor:
     @property
     def device(self):
         """``"cpu"`` or ``"gpu"``: where ``data`` lives."""
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         return backend_of(self.data).name
 
@@ -293,7 +293,7 @@ class Tensor:
 
     # ---- conversions ----------------------------------------------------------------
     def to_numpy(self):
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         return backend_of(self.data).to_numpy(self.data)
 
@@ -349,7 +349,7 @@ class Tensor:
     # ---- in-place updates (they bump the version counter) -----------------------------
     def assign(self, value):
         """Overwrite the data in place, as Keras's ``Variable.assign``."""
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         value = value.data if isinstance(value, Tensor) else value
         # A host array into device data is an explicit copy (CuPy refuses a[...] = ndarray).
