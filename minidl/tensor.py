@@ -357,6 +357,19 @@ class Tensor:
         self._version += 1
         return self
 
+    def assign_add(self, value):
+        """``self += value`` in place, as Keras's ``Variable.assign_add``."""
+        return self.assign(self.data + _raw(value))
+
+    def assign_sub(self, value):
+        """``self -= value`` in place, as Keras's ``Variable.assign_sub``."""
+        return self.assign(self.data - _raw(value))
+
+    @property
+    def value(self):
+        """The variable's value (Keras's ``Variable.value``): this tensor itself."""
+        return self
+
     def zero_grad(self):
         self.grad = None
 
