@@ -12,8 +12,23 @@ signatures (``numpy.py`` for the NumPy-like ones, ``nn_api.py`` for ``relu``, ``
 """
 
 # minidl's own functional forms (Keras has no such names, or ours is a superset: var's ddof).
+# Convolution, pooling, normalization and embedding (minidl's signatures: see ops/conv.py).
+from minidl.ops.conv import (
+    avg_pool,
+    conv,
+    conv_transpose,
+    depthwise_conv,
+    global_avg_pool,
+    global_max_pool,
+    max_pool,
+)
 from minidl.ops.elementwise import erf
-from minidl.ops.nn import dropout, sigmoid_binary_cross_entropy, softmax_cross_entropy
+from minidl.ops.nn import (
+    dropout,
+    embedding,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+)
 
 # Keras 3's keras.ops names, signatures and defaults.
 from minidl.ops.nn_api import (
@@ -29,6 +44,7 @@ from minidl.ops.nn_api import (
     softplus,
     swish,
 )
+from minidl.ops.norm import batch_norm
 from minidl.ops.numpy import (
     abs,
     absolute,
@@ -99,7 +115,7 @@ from minidl.ops.numpy import (
     zeros_like,
 )
 from minidl.ops.reduce import var
-from minidl.ops.shape import flatten
+from minidl.ops.shape import flatten, pad
 
 __all__ = [
     "abs", "absolute", "add", "all", "amax", "amin", "any", "arange", "argmax", "argmin",
@@ -112,4 +128,6 @@ __all__ = [
     "shape", "sigmoid", "sigmoid_binary_cross_entropy", "sign", "silu", "size", "softmax",
     "softmax_cross_entropy", "softplus", "sqrt", "square", "squeeze", "stack", "std", "subtract",
     "sum", "swish", "tanh", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
+    "avg_pool", "conv", "conv_transpose", "depthwise_conv", "global_avg_pool",
+    "global_max_pool", "max_pool", "batch_norm", "embedding", "pad",
 ]  # fmt: skip
