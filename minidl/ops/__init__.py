@@ -11,8 +11,8 @@ signatures (``numpy.py`` for the NumPy-like ones, ``nn_api.py`` for ``relu``, ``
     Tensor([1., 4.], dtype=float32)
 """
 
-# minidl's own functional forms (Keras has no such names, or ours is a superset: var's ddof).
-# Convolution, pooling, normalization and embedding (minidl's signatures: see ops/conv.py).
+# minidl's own functional forms (Keras has no such names, or ours is a superset: var's ddof),
+# and convolution, pooling, normalization and embedding (minidl's signatures: see ops/conv.py).
 from minidl.ops.conv import (
     avg_pool,
     conv,
