@@ -1,4 +1,5 @@
-"""Shared test configuration: hypothesis profiles, seeded state, data location."""
+"""Shared test configuration: hypothesis profiles (derandomized by default), seeded state,
+data location, the `parity` marker."""
 
 import fnmatch
 import os
