@@ -206,3 +206,18 @@ def test_plot_model_returns_the_drawing_for_notebooks():
     assert drawing._repr_svg_().lstrip().startswith("<?xml")
     check_raises(ValueError, "rankdir must be 'TB' or 'LR', got 'BT'", plot_model,
                  small_model(), None, rankdir="BT")  # fmt: skip
+
+
+def test_plot_graph_on_the_standin_device_reads_gradients_back_explicitly():
+    """Gradients on a device are read back with the backend's to_numpy (CuPy refuses an
+    implicit conversion; the stand-in device refuses it the same way)."""
+    import standin_device
+
+    standin_device.install()
+    x = Tensor(np.array([[1.0, 2.0]], dtype=np.float32), requires_grad=True, name="x")
+    h = x.to(standin_device.DEVICE)
+    h.retain_grad()
+    (h * h).sum().backward(retain_graph=True)
+    texts = plot_graph(h).to_svg()
+    assert "|grad| = 4.472" in texts  # |2h| = |(2, 4)| = √20
+    assert "ToDevice\n" not in texts and ">ToDevice<" in texts  # no setting it does not keep

@@ -24,7 +24,9 @@ def _settings(op):
     names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     shown = []
     for name in names:
-        value = op.__dict__.get(name)
+        if name not in op.__dict__:  # kept under another name (or not at all)
+            continue
+        value = op.__dict__[name]
         if value is None or isinstance(value, (bool, int, float, str)) or (
             isinstance(value, tuple) and all(isinstance(v, int) for v in value)
         ):
