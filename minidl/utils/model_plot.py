@@ -46,31 +46,112 @@ def _sublayers(layer):
     return list(inner) if isinstance(inner, (list, tuple)) else None
 
 
-def _chain(drawing, layers, options, previous, input_shape, prefix=""):
-    """Draw ``layers`` one after the other, from the box ``previous``; returns the last key.
+def _is_functional(model):
+    """A model built from ``keras.Input``: its layer calls are recorded as nodes."""
+    return getattr(model, "_nodes", None) is not None and (
+        getattr(model, "_inputs_flat", None) is not None)
 
-    A model among the layers is one box, or with ``expand_nested`` its own layers drawn in
-    the chain, their names prefixed with the model's (``inner/dense``).
-    """
-    shape = input_shape
-    for layer in layers:
-        out_shape = getattr(layer, "output_shape", None)
+
+def _is_sequential(model):
+    return type(model).__name__ == "Sequential" or hasattr(model, "_input_layer")
+
+
+class _Plotter:
+    """Adds a model's boxes and arrows to a ``Drawing``; nested models recursively."""
+
+    def __init__(self, drawing, options):
+        self.drawing, self.options = drawing, options
+
+    def box(self, key, layer, prefix, in_shapes, out_shapes, kind="layer"):
+        lines = _layer_lines(layer, self.options, in_shapes, out_shapes)
+        lines[0] = prefix + lines[0]
+        self.drawing.add_node(key, lines, kind, tooltip=repr(layer))
+        return key
+
+    def connect(self, sources, key):
+        for source in sources:
+            self.drawing.add_edge(source, key)
+
+    def layer(self, layer, sources, prefix, in_shapes, out_shapes, key):
+        """One layer call: a box, or (a model with ``expand_nested``) its own graph.
+        Returns the keys of the boxes that make its output(s)."""
         inner = _sublayers(layer)
-        if inner is not None and options["expand_nested"]:
-            previous = _chain(drawing, inner, options, previous, shape,
-                              prefix=f"{prefix}{layer.name}/")
-        else:
-            key = f"{prefix}{layer.name}#{id(layer)}"
-            lines = _layer_lines(layer, options, shape, out_shape)
-            if prefix:
-                lines[0] = prefix + lines[0]
-            kind = "fused" if inner is not None else "layer"
-            drawing.add_node(key, lines, kind, tooltip=repr(layer))
-            if previous is not None:
-                drawing.add_edge(previous, key)
-            previous = key
-        shape = out_shape
-    return previous
+        if inner is not None and self.options["expand_nested"]:
+            return self.model(layer, sources, f"{prefix}{layer.name}/")
+        self.box(key, layer, prefix, in_shapes, out_shapes,
+                 "fused" if inner is not None else "layer")
+        self.connect(sources, key)
+        return [key]
+
+    def model(self, model, sources, prefix=""):
+        """Draw ``model`` fed by the boxes ``sources`` (None: draw its inputs too)."""
+        if _is_functional(model):
+            return self.functional(model, sources, prefix)
+        if _is_sequential(model):
+            return self.sequential(model, sources, prefix)
+        return self.subclassed(model, sources, prefix)
+
+    def functional(self, model, sources, prefix):
+        made = {}  # id(KerasTensor) -> key of the box that makes it
+        for i, t in enumerate(model._inputs_flat):
+            if sources is None:
+                layer = t.node.layer
+                key = self.box(f"{prefix}{id(layer)}", layer, prefix, None, t.shape, "input")
+                lines = self.drawing.nodes[key].lines
+                if self.options["show_shapes"]:  # an InputLayer has only an output
+                    lines.remove(f"input: {_shape(None)}")
+                made[id(t)] = [key]
+            else:
+                made[id(t)] = [sources[min(i, len(sources) - 1)]]
+        for node in model._nodes:
+            producers = [k for t in node.inputs for k in made.get(id(t), [])]
+            in_shapes = [t.shape for t in node.inputs]
+            out_shapes = [t.shape for t in node.outputs]
+            keys = self.layer(node.layer, producers, prefix,
+                              in_shapes[0] if len(in_shapes) == 1 else in_shapes,
+                              out_shapes[0] if len(out_shapes) == 1 else out_shapes,
+                              f"{prefix}{id(node)}")
+            for t in node.outputs:
+                made[id(t)] = keys
+        return [k for t in model._outputs_flat for k in made.get(id(t), [])]
+
+    def sequential(self, model, sources, prefix):
+        try:
+            shape = getattr(model, "input_shape", None)
+        except ValueError:  # a model that does not know its input yet
+            shape = None
+        if sources is None:
+            sources = []
+            if shape is not None:  # Keras draws the InputLayer first
+                input_layer = getattr(model, "_input_layer", None)
+                name = getattr(input_layer, "name", "input_layer")
+                lines = [f"{name} (InputLayer)" if self.options["show_layer_names"]
+                         else "InputLayer"]
+                if self.options["show_shapes"]:
+                    lines.append(f"output: {_shape(shape)}")
+                self.drawing.add_node(f"{prefix}input", lines, "input")
+                sources = [f"{prefix}input"]
+        for layer in model.layers:
+            out_shape = getattr(layer, "output_shape", None)
+            sources = self.layer(layer, sources, prefix, shape, out_shape,
+                                 f"{prefix}{id(layer)}")
+            shape = out_shape
+        return sources
+
+    def subclassed(self, model, sources, prefix):
+        """A subclassed model's ``call`` is Python code: which layer feeds which is not
+        recorded, so its layers are drawn in assignment order, without arrows."""
+        self.drawing.notes.append(
+            f"{model.name} ({type(model).__name__}) is a subclassed model: its call() decides "
+            "how the layers connect, so they are shown in assignment order, unconnected")
+        keys = []
+        for layer in model.layers:
+            keys += self.layer(layer, [], prefix, getattr(layer, "input_shape", None),
+                               getattr(layer, "output_shape", None), f"{prefix}{id(layer)}")
+        for source in sources or ():
+            for key in keys[:1]:
+                self.drawing.add_edge(source, key)
+        return keys[-1:]
 
 
 def model_drawing(model, show_shapes=False, show_dtype=False, show_layer_names=False,
@@ -92,21 +173,7 @@ def model_drawing(model, show_shapes=False, show_dtype=False, show_layer_names=F
                "show_layer_activations": show_layer_activations,
                "show_trainable": show_trainable}
     drawing = Drawing(title=getattr(model, "name", type(model).__name__), rankdir=rankdir)
-    try:
-        input_shape = getattr(model, "input_shape", None)
-    except ValueError:  # a model that does not know its input yet: no input box
-        input_shape = None
-    previous = None
-    if input_shape is not None:  # Keras draws the InputLayer first
-        lines = ["InputLayer"]
-        if show_layer_names:
-            input_layer = getattr(model, "_input_layer", None)
-            lines = [f"{getattr(input_layer, 'name', 'input_layer')} (InputLayer)"]
-        if show_shapes:
-            lines.append(f"output: {_shape(input_shape)}")
-        drawing.add_node("input", lines, "input")
-        previous = "input"
-    _chain(drawing, list(layers), options, previous, input_shape)
+    _Plotter(drawing, options).model(model, None)
     return drawing
 
 
