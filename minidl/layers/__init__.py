@@ -25,12 +25,33 @@ from minidl.layers.base import (
     unique_name,
 )
 from minidl.layers.core import Activation, Dense
+from minidl.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from minidl.layers.regularization import Dropout
 from minidl.layers.reshaping import Flatten
 
 LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
 )}
+LAYERS.update({cls.__name__: cls for cls in (
+    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
+)})
 
 
 def get(class_name):
@@ -43,4 +64,6 @@ def get(class_name):
 __all__ = [
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU",
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
 ]  # fmt: skip

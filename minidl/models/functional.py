@@ -327,6 +327,35 @@ class Functional(Model):
     def compute_output_shape(self, input_shape):
         return self.output_shape
 
+    def _summary_connections(self):
+        """Keras's rule: a graph that is a plain chain (one input, one output, every call
+        on one tensor, no layer called twice) gets no "Connected to" column; any other
+        gets it, each layer's inputs written ``layer_name[node index][tensor index]``."""
+        consumers = {}
+        for node in self._nodes:
+            for t in node.inputs:
+                consumers[id(t)] = consumers.get(id(t), 0) + 1
+        layers = [node.layer for node in self._nodes]
+        chain = (len(self._inputs_flat) == 1 and len(self._outputs_flat) == 1
+                 and all(len(node.inputs) == 1 for node in self._nodes)
+                 and all(n <= 1 for n in consumers.values())
+                 and len({id(layer) for layer in layers}) == len(layers))
+        if chain:
+            return None
+
+        def connections(layer):
+            found = []
+            for node in self._local_nodes(layer):
+                if isinstance(layer, InputLayer):
+                    continue
+                for t in node.inputs:
+                    source = t.node.layer
+                    found.append(f"{source.name}[{source._inbound_nodes.index(t.node)}]"
+                                 f"[{t.index}]")
+            return ", ".join(found) or "-"
+
+        return connections
+
     # ---- configuration ----------------------------------------------------------------
     def _local_nodes(self, layer):
         """The calls of ``layer`` that belong to this model (a layer may serve others)."""

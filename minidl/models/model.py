@@ -320,7 +320,8 @@ class Model(Layer):
             if connected is not None:
                 row.append(connected(layer))
             rows.append(row)
-        widths = [33, 24, 15] if connected is None else [32, 27, 19, 30]
+        # Keras 3's column widths: 88 columns for a chain, 108 with "Connected to".
+        widths = [33, 24, 15] if connected is None else [32, 28, 19, 29]
         if line_length:
             widths[0] = max(10, line_length - sum(widths[1:]) - len(widths) - 1)
         for row in rows:
@@ -528,12 +529,13 @@ class Model(Layer):
         self._require_compiled("train_on_batch")
         data = self._checked_data(x, y, sample_weight, class_weight)
         self._reset_metrics()
-        loss, y_pred = self._train_step(data.x, data.y, data.sample_weight)
+        xb, yb, swb = data.batch(slice(None))
+        loss, y_pred = self._train_step(xb, yb, swb)
         if not math.isfinite(loss):
             raise NonFiniteError(f"train_on_batch: the loss is {loss}; this step was not "
                                  "applied, so the weights are unchanged")
         # The metrics of this batch, on the predictions the step was computed from.
-        self._update_metrics(loss, len(data.x), data.y, y_pred, data.sample_weight)
+        self._update_metrics(loss, len(data.x), yb, y_pred, swb)
         return self._format_results(self._collect_logs(), return_dict)
 
     def _train_step(self, x, y, sample_weight):
@@ -780,8 +782,9 @@ class Model(Layer):
         self._require_compiled("test_on_batch")
         data = self._checked_data(x, y, sample_weight)
         self._reset_metrics()
-        loss, y_pred = self._test_step(data.x, data.y, data.sample_weight)
-        self._update_metrics(loss, len(data.x), data.y, y_pred, data.sample_weight)
+        xb, yb, swb = data.batch(slice(None))
+        loss, y_pred = self._test_step(xb, yb, swb)
+        self._update_metrics(loss, len(data.x), yb, y_pred, swb)
         return self._format_results(self._collect_logs(), return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -850,6 +853,16 @@ class Model(Layer):
 
         return cls(**_accepted(cls, dict(config_)))
 
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (no weights): ``model_from_json`` rebuilds it.
+
+        Args:
+            **kwargs: passed to ``json.dumps`` (e.g. ``indent=2``).
+        """
+        import json
+
+        return json.dumps(serialize_layer(self), **kwargs)
+
     def _check_savable(self):
         """A subclassed model can be saved only if loading can find its class again."""
         from minidl import saving
@@ -908,6 +921,33 @@ def load_model(filepath, compile=True, custom_objects=None):
     from minidl import saving
 
     return saving.load_model(filepath, compile=compile, custom_objects=custom_objects)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """Rebuild a model (fresh weights) from ``model.to_json()``.
+
+    Raises:
+        UnknownObjectError: a custom class neither registered nor in ``custom_objects``.
+    """
+    import json
+
+    from minidl import saving
+
+    with saving.custom_object_scope(custom_objects):
+        return deserialize_layer(json.loads(json_string), custom_objects)
+
+
+def clone_model(model, custom_objects=None):
+    """A new model with the same architecture as ``model`` and freshly initialised weights
+    (as Keras's ``clone_model``; copy the weights with ``set_weights`` if you want them).
+    """
+    from minidl import saving
+
+    with saving.custom_object_scope(custom_objects):
+        clone = deserialize_layer(serialize_layer(model), custom_objects)
+    if not clone.built and model.built and model.batch_input_shape is not None:
+        clone.build(model.batch_input_shape)
+    return clone
 
 
 def _default_name(cls):

@@ -65,8 +65,13 @@ class MultiData:
                          self.sample_weight, self.name)
 
     def batch(self, index):
+        """One batch ``(x, y, sample_weight)``: x as ``Columns``; y as ``Columns`` for
+        several outputs, as the one array for a single output."""
         sw = None if self.sample_weight is None else self.sample_weight[index]
-        return self.x[index], None if self.y is None else self.y[index], sw
+        y = None if self.y is None else self.y[index]
+        if y is not None and len(y.arrays) == 1:
+            y = y.arrays[0]
+        return self.x[index], y, sw
 
     def split(self, fraction):
         n = len(self.x)
@@ -217,7 +222,8 @@ def check_inputs(model, data, name):
 def check_against_model(model, data, name):
     """Each input's shape against its ``Input``, each target against its output's loss."""
     check_inputs(model, data, name)
-    for i, (target, (_, loss_fn, _)) in enumerate(zip(data.y.arrays, model._output_losses)):
+    output_losses = model._output_losses or [(None, model.loss_fn, 1.0)]
+    for i, (target, (_, loss_fn, _)) in enumerate(zip(data.y.arrays, output_losses)):
         if loss_fn is None:
             continue
         view = _OutputView(model, i, loss_fn)
