@@ -605,6 +605,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
         layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
     # As the symbolic tensor Keras's Input returns, its shape has the batch axis.
     layer.shape = layer.batch_input_shape
+    layer.dtype = layer._keras_tensor.dtype
     return layer
 
 

@@ -197,11 +197,13 @@ class Model(Layer):
         if isinstance(inputs, Tensor):
             return inputs
         if isinstance(inputs, multi_io.Columns):
-            inputs = inputs.arrays
-        if tree.is_nested(inputs) and self._multi_input():
-            dtypes = self._input_dtypes()
+            inputs = inputs.arrays if len(inputs.arrays) > 1 else inputs.arrays[0]
+        if self.inputs is not None and (tree.is_nested(inputs) or self._multi_input()):
+            # a functional model: the data in the order of its inputs, each cast to its dtype
             arrays = self._flatten_data(inputs, "inputs")
-            return [self._as_input_array(a, d) for a, d in zip(arrays, dtypes)]
+            converted = [self._as_input_array(a, d)
+                         for a, d in zip(arrays, self._input_dtypes())]
+            return converted if self._multi_input() else converted[0]
         return self._as_input_array(inputs, None)
 
     def _multi_input(self):
@@ -851,6 +853,10 @@ class Model(Layer):
     def from_config(cls, config_, custom_objects=None):
         from minidl.layers.base import _accepted
 
+        if cls is Model and "input_layers" in config_:  # as Keras: a functional config
+            from minidl.models.functional import Functional
+
+            return Functional.from_config(config_, custom_objects)
         return cls(**_accepted(cls, dict(config_)))
 
     def to_json(self, **kwargs):
