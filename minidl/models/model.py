@@ -69,7 +69,7 @@ class Model(Layer):
             from minidl.models.functional import Functional
 
             return object.__new__(Functional)
-        return object.__new__(cls)
+        return super().__new__(cls, *args, **kwargs)  # records the arguments (get_config)
 
     def __init__(self, *args, name=None, trainable=True, dtype=None, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
@@ -386,6 +386,10 @@ class Model(Layer):
         """
         if kwargs:
             raise TypeError(f"compile() got unexpected arguments {sorted(kwargs)}")
+        if loss is None and self.compiled and self.loss is not None:
+            # As Keras 3: compiling again without a loss keeps the earlier one.
+            loss, loss_weights = self.loss, (loss_weights if loss_weights is not None
+                                             else self._compile_config.get("loss_weights"))
         # Resolve everything first: a bad name leaves a compiled model exactly as it was.
         new_optimizer = optimizers.get(optimizer)
         if self._n_outputs() > 1:
