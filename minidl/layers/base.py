@@ -77,17 +77,17 @@ def assign_checked(weights, values, owner):
 # model even when its ``call`` does not pass ``training`` on.
 _call_training = None
 
-# call function -> whether it takes a ``training`` argument (inspected once per class).
+# layer class -> whether its call takes a ``training`` argument (inspected once per class).
 _ACCEPTS_TRAINING = {}
 
 
 def _accepts_training(layer):
-    call = type(layer).call
-    accepts = _ACCEPTS_TRAINING.get(call)
+    cls = type(layer)
+    accepts = _ACCEPTS_TRAINING.get(cls)
     if accepts is None:
-        params = inspect.signature(call).parameters.values()
+        params = inspect.signature(cls.call).parameters.values()
         accepts = any(p.name == "training" or p.kind is p.VAR_KEYWORD for p in params)
-        _ACCEPTS_TRAINING[call] = accepts
+        _ACCEPTS_TRAINING[cls] = accepts
     return accepts
 
 
@@ -243,11 +243,17 @@ class Layer:
             if value.requires_grad and not any(w is value for w, _ in self._weights):
                 self._weights.append((value, True))
             return
+        # A tuple cannot change later, so one without a layer (a shape) is never scanned;
+        # a list or dict may get layers later, so it is watched whatever it holds now.
+        if isinstance(value, tuple) and not any(isinstance(v, Layer) for v in value):
+            return
         if name not in self._tracked_names:
             self._tracked_names.append(name)
 
     def _sublayers(self):
         """The layers held in this layer's attributes, in assignment order, each once."""
+        if not self._tracked_names:  # most built-in layers: nothing to scan
+            return []
         found, seen = [], set()
         for attr in self._tracked_names:
             value = self.__dict__.get(attr)
@@ -387,7 +393,8 @@ class Layer:
         penalties and the ``add_loss`` values of the latest call, this layer's first, then
         its sub-layers'."""
         found = [reg(w) for w, reg in self._regularized]
-        found.extend(self._call_losses)
+        if self._call_losses:
+            found.extend(self._call_losses)
         for layer in self._sublayers():
             found.extend(layer.losses)
         return found
@@ -456,7 +463,10 @@ class Layer:
         outer = _call_training
         _call_training = training
         try:
-            if _accepts_training(self):
+            accepts = _ACCEPTS_TRAINING.get(type(self))  # inline: this runs every step
+            if accepts is None:
+                accepts = _accepts_training(self)
+            if accepts:
                 return self.call(inputs, training=training, **kwargs)
             return self.call(inputs, **kwargs)
         finally:
