@@ -212,6 +212,12 @@ def test_graph_disconnected_is_a_clear_error():
 
 
 def test_wrong_number_of_input_arrays_is_a_clear_error():
+    one = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(1)])
+    one.compile(optimizer="sgd", loss="mse")
+    before = one.get_weights()
+    with pytest.raises(ValueError, match="one input, but x is a list of 2 arrays"):
+        one.fit([X1, X1], Y, verbose=0)  # Keras would train on X1 with only a warning
+    np.testing.assert_array_equal(before[0], one.get_weights()[0])
     model = _two_input_model()
     with pytest.raises(ValueError, match="2 input"):
         model.predict(X1, verbose=0)
@@ -428,3 +434,23 @@ def test_save_and_load_functional_and_nested_models_bitwise(tmp_path):
     again = keras.models.load_model(path)
     assert type(again.layers[0]).__name__ == "Sequential"
     np.testing.assert_array_equal(again.predict(X1, verbose=0), nested.predict(X1, verbose=0))
+
+
+def test_shared_layers_and_inner_models_survive_a_config_round_trip(tmp_path):
+    x = keras.Input(shape=(3,))
+    encoder = keras.Model(x, layers.Dense(2, activation="tanh")(x), name="encoder")
+    a, b = keras.Input(shape=(3,), name="a"), keras.Input(shape=(3,), name="b")
+    shared = layers.Dense(3, name="shared")
+    left = encoder(shared(a))
+    right = encoder(shared(shared(b)))  # shared twice on this branch
+    model = keras.Model([a, b], layers.Dot(axes=1, normalize=True)([left, right]))
+    assert len(model.weights) == 4  # shared's and the encoder's, once each
+    model.compile(optimizer="sgd", loss="mse")
+    path = os.path.join(tmp_path, "siamese.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert len(loaded.weights) == 4
+    np.testing.assert_array_equal(loaded.predict([X1, X1[::-1]], verbose=0),
+                                  model.predict([X1, X1[::-1]], verbose=0))
+    assert json.loads(loaded.to_json())["config"]["layers"][2]["inbound_nodes"] == \
+        json.loads(model.to_json())["config"]["layers"][2]["inbound_nodes"]

@@ -377,9 +377,7 @@ class Functional(Model):
             inbound = [] if isinstance(layer, InputLayer) else [
                 {"args": tree.map_structure(ref, node.call_args), "kwargs": dict(node.kwargs)}
                 for node in self._local_nodes(layer)]
-            layers.append({"class_name": type(layer).__name__, "name": layer.name,
-                           "config": serialize_layer(layer)["config"],
-                           "module": serialize_layer(layer).get("module"),
+            layers.append({**serialize_layer(layer), "name": layer.name,
                            "inbound_nodes": inbound})
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": tree.map_structure(ref, self._input_structure),

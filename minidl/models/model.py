@@ -496,6 +496,14 @@ class Model(Layer):
         return cache
 
     def _check_data(self, x, y, sample_weight, class_weight=None, name="x"):
+        if (not self._multi_input() and isinstance(x, (list, tuple)) and len(x) > 1
+                and all(isinstance(a, (np.ndarray, Tensor)) for a in x)):
+            # Keras trains on the first array with only a warning: say it instead.
+            raise ValueError(
+                f"model '{self.name}' has one input, but {name} is a list of {len(x)} "
+                f"arrays; pass one array (or build a model with {len(x)} keras.Input "
+                "tensors to feed it several)"
+            )
         if self._multi_io():
             return multi_io.check_data(self, x, y, sample_weight, class_weight, name)
         return validation.check_fit_data(self, x, y, sample_weight, class_weight, name)
