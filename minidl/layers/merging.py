@@ -10,7 +10,7 @@ reported while the graph is being built, naming the layers the inputs come from.
 from minidl.errors import ShapeError
 from minidl.layers.base import Layer
 from minidl.ops import elementwise, linalg
-from minidl.ops import shape as shape_ops
+from minidl.ops import reshaping as shape_ops
 
 
 def _check_list(layer, input_shape, exactly=None):

@@ -27,7 +27,7 @@ from minidl import callbacks as callbacks_module
 from minidl import config, debug, losses, optimizers, validation
 from minidl import metrics as metrics_module
 from minidl import random as mrandom
-from minidl.backend import get_backend
+from minidl.array_backend import get_backend
 from minidl.errors import NonFiniteError, NotCompiledError, ShapeError
 from minidl.layers import assign_checked, unique_name
 from minidl.layers import get as get_layer_class
