@@ -252,3 +252,17 @@ def clear_session():
     from minidl.layers import clear_session as reset_names
 
     reset_names()
+
+
+def image_data_format():
+    """``keras.backend.image_data_format()``: the same as ``minidl.config.image_data_format``."""
+    from minidl import config
+
+    return config.image_data_format()
+
+
+def set_image_data_format(data_format):
+    """``keras.backend.set_image_data_format``: see ``minidl.config.set_image_data_format``."""
+    from minidl import config
+
+    config.set_image_data_format(data_format)

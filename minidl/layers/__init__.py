@@ -25,11 +25,29 @@ from minidl.layers.base import (
     unique_name,
 )
 from minidl.layers.core import Activation, Dense
-from minidl.layers.regularization import Dropout
-from minidl.layers.reshaping import Flatten
+from minidl.layers.preprocessing import (
+    Normalization,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+)
+from minidl.layers.regularization import Dropout, SpatialDropout1D, SpatialDropout2D
+from minidl.layers.reshaping import (
+    Cropping2D,
+    Flatten,
+    Permute,
+    Reshape,
+    UpSampling2D,
+    ZeroPadding2D,
+)
 
 LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
+    Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D,
+    SpatialDropout2D, Rescaling, Normalization, RandomFlip, RandomRotation, RandomZoom,
+    RandomTranslation,
 )}
 
 
@@ -43,4 +61,7 @@ def get(class_name):
 __all__ = [
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU",
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
+    "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout1D",
+    "SpatialDropout2D", "Rescaling", "Normalization", "RandomFlip", "RandomRotation",
+    "RandomZoom", "RandomTranslation",
 ]  # fmt: skip

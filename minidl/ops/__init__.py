@@ -36,6 +36,7 @@ from minidl.ops.shape import (
     concatenate,
     expand_dims,
     flatten,
+    pad,
     reshape,
     squeeze,
     stack,
@@ -47,5 +48,5 @@ __all__ = [
     "relu", "sigmoid", "softplus", "sqrt", "tanh", "where", "matmul", "dropout", "log_softmax",
     "sigmoid_binary_cross_entropy", "softmax", "softmax_cross_entropy", "logsumexp", "max",
     "mean", "min", "sum", "var", "broadcast_to", "concatenate", "expand_dims", "flatten",
-    "reshape", "squeeze", "stack", "transpose",
+    "reshape", "squeeze", "stack", "transpose", "pad",
 ]  # fmt: skip

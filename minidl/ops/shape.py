@@ -164,6 +164,32 @@ class Stack(Op):
         return tuple(xp.take(g, i, axis=self.axis) for i in range(g.shape[self.axis]))
 
 
+class Pad(Op):
+    """out = x with ``pad_width[i] = (before, after)`` cells of ``value`` added on axis i.
+
+    dx = g with the padding cut away: g[before_0 : before_0 + n_0, ...] (the padded cells
+    are constants, so only the cells copied from x pass a gradient back).
+
+    Only constant padding: it is what ``ZeroPadding`` and the convolutions' ``same``
+    padding need. Widths must be >= 0 (cropping is slicing, another op).
+    """
+
+    def __init__(self, pad_width, value=0.0):
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if len(self.pad_width) != x.ndim:
+            raise ShapeError(f"pad: pad_width has {len(self.pad_width)} (before, after) pairs "
+                             f"but the input has shape {tuple(x.shape)}; give one per axis")
+        self.crop = tuple(slice(before, before + n) for (before, _), n in
+                          zip(self.pad_width, x.shape))
+        return xp.pad(x, self.pad_width, mode="constant", constant_values=self.value)
+
+    def backward(self, g):
+        return (g[self.crop],)
+
+
 # ---- functional forms -----------------------------------------------------------------
 
 
@@ -199,3 +225,21 @@ def concatenate(tensors, axis=0):
 
 def stack(tensors, axis=0):
     return Stack.apply(*tensors, axis=axis)
+
+
+def pad(x, pad_width, value=0.0):
+    """Pad ``x`` with the constant ``value``: ``pad_width`` is one (before, after) pair of
+    non-negative ints per axis, as ``numpy.pad``.
+
+    >>> pad(Tensor([[1.0, 2.0]]), ((0, 0), (1, 2))).tolist()
+    [[0.0, 1.0, 2.0, 0.0, 0.0]]
+
+    Raises:
+        ValueError: a negative width, naming the pairs received.
+        ShapeError: not one pair per axis.
+    """
+    pad_width = tuple((int(before), int(after)) for before, after in pad_width)
+    if any(before < 0 or after < 0 for before, after in pad_width):
+        raise ValueError(f"pad: widths must be >= 0, got pad_width={pad_width}")
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    return Pad.apply(x, pad_width=pad_width, value=value)
