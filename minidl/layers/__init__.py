@@ -25,6 +25,7 @@ from minidl.layers.base import (
     unique_name,
 )
 from minidl.layers.core import Activation, Dense
+from minidl.layers.embedding import Embedding
 from minidl.layers.preprocessing import (
     Normalization,
     RandomFlip,
@@ -47,7 +48,7 @@ LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
     Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D,
     SpatialDropout2D, Rescaling, Normalization, RandomFlip, RandomRotation, RandomZoom,
-    RandomTranslation,
+    RandomTranslation, Embedding,
 )}
 
 
@@ -63,5 +64,5 @@ __all__ = [
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
     "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout1D",
     "SpatialDropout2D", "Rescaling", "Normalization", "RandomFlip", "RandomRotation",
-    "RandomZoom", "RandomTranslation",
+    "RandomZoom", "RandomTranslation", "Embedding",
 ]  # fmt: skip
