@@ -4,6 +4,15 @@ Each op is a class with ``forward`` and ``backward`` side by side (see ``minidl.
 the lowercase functions here are thin wrappers that apply them.
 """
 
+from minidl.ops.conv import (
+    avg_pool,
+    conv,
+    conv_transpose,
+    depthwise_conv,
+    global_avg_pool,
+    global_max_pool,
+    max_pool,
+)
 from minidl.ops.elementwise import (
     abs,
     clip,
@@ -25,11 +34,13 @@ from minidl.ops.elementwise import (
 from minidl.ops.linalg import matmul
 from minidl.ops.nn import (
     dropout,
+    embedding,
     log_softmax,
     sigmoid_binary_cross_entropy,
     softmax,
     softmax_cross_entropy,
 )
+from minidl.ops.norm import batch_norm
 from minidl.ops.reduce import logsumexp, max, mean, min, sum, var
 from minidl.ops.shape import (
     broadcast_to,
@@ -48,5 +59,7 @@ __all__ = [
     "relu", "sigmoid", "softplus", "sqrt", "tanh", "where", "matmul", "dropout", "log_softmax",
     "sigmoid_binary_cross_entropy", "softmax", "softmax_cross_entropy", "logsumexp", "max",
     "mean", "min", "sum", "var", "broadcast_to", "concatenate", "expand_dims", "flatten",
-    "reshape", "squeeze", "stack", "transpose", "pad",
+    "reshape", "squeeze", "stack", "transpose",
+    "avg_pool", "conv", "conv_transpose", "depthwise_conv", "global_avg_pool",
+    "global_max_pool", "max_pool", "batch_norm", "embedding", "pad",
 ]  # fmt: skip

@@ -164,32 +164,6 @@ class Stack(Op):
         return tuple(xp.take(g, i, axis=self.axis) for i in range(g.shape[self.axis]))
 
 
-class Pad(Op):
-    """out = x with ``pad_width[i] = (before, after)`` cells of ``value`` added on axis i.
-
-    dx = g with the padding cut away: g[before_0 : before_0 + n_0, ...] (the padded cells
-    are constants, so only the cells copied from x pass a gradient back).
-
-    Only constant padding: it is what ``ZeroPadding`` and the convolutions' ``same``
-    padding need. Widths must be >= 0 (cropping is slicing, another op).
-    """
-
-    def __init__(self, pad_width, value=0.0):
-        self.pad_width, self.value = pad_width, value
-
-    def forward(self, x):
-        xp = get_array_module(x)
-        if len(self.pad_width) != x.ndim:
-            raise ShapeError(f"pad: pad_width has {len(self.pad_width)} (before, after) pairs "
-                             f"but the input has shape {tuple(x.shape)}; give one per axis")
-        self.crop = tuple(slice(before, before + n) for (before, _), n in
-                          zip(self.pad_width, x.shape))
-        return xp.pad(x, self.pad_width, mode="constant", constant_values=self.value)
-
-    def backward(self, g):
-        return (g[self.crop],)
-
-
 # ---- functional forms -----------------------------------------------------------------
 
 
@@ -227,19 +201,49 @@ def stack(tensors, axis=0):
     return Stack.apply(*tensors, axis=axis)
 
 
+class Pad(Op):
+    """out = x with ``pad_width[i] = (before, after)`` cells of ``value`` (default zeros)
+    around axis i.
+
+    dx = g without the padding (the slice that holds x).
+    """
+
+    def __init__(self, pad_width, value=0.0):
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if len(self.pad_width) != x.ndim:
+            raise ShapeError(f"pad: pad_width needs one (before, after) pair per axis of the "
+                             f"input of shape {tuple(x.shape)}, got {list(self.pad_width)}")
+        return xp.pad(x, self.pad_width, constant_values=self.value)
+
+    def backward(self, g):
+        return (g[tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.pad_width, g.shape))],)
+
+
 def pad(x, pad_width, value=0.0):
-    """Pad ``x`` with the constant ``value``: ``pad_width`` is one (before, after) pair of
-    non-negative ints per axis, as ``numpy.pad``.
+    """Constant padding (zeros by default): ``pad_width`` is one ``(before, after)`` pair
+    per axis (or one int for every side of every axis), as ``numpy.pad`` with
+    ``mode="constant"``.
 
     >>> pad(Tensor([[1.0, 2.0]]), ((0, 0), (1, 2))).tolist()
     [[0.0, 1.0, 2.0, 0.0, 0.0]]
 
     Raises:
-        ValueError: a negative width, naming the pairs received.
+        ValueError: a negative or non-integer width.
         ShapeError: not one pair per axis.
     """
-    pad_width = tuple((int(before), int(after)) for before, after in pad_width)
-    if any(before < 0 or after < 0 for before, after in pad_width):
-        raise ValueError(f"pad: widths must be >= 0, got pad_width={pad_width}")
     x = x if isinstance(x, Tensor) else Tensor(x)
-    return Pad.apply(x, pad_width=pad_width, value=value)
+    if isinstance(pad_width, int) and not isinstance(pad_width, bool):
+        pad_width = [(pad_width, pad_width)] * x.ndim
+    try:
+        pairs = tuple((int(lo), int(hi)) for lo, hi in pad_width)
+        valid = all(lo >= 0 and hi >= 0 and lo == a and hi == b
+                    for (lo, hi), (a, b) in zip(pairs, pad_width))
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"pad: pad_width must be non-negative int (before, after) pairs, got "
+                         f"{pad_width!r}")
+    return Pad.apply(x, pad_width=pairs, value=value)
