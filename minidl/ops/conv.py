@@ -1,5 +1,8 @@
 """Convolution and pooling over sliding windows: im2col + one BLAS product, col2im back.
 
+Import from here (``from minidl.ops.conv import conv_transpose, Geometry``): the name
+``minidl.ops.conv`` is the ``conv`` function, which ``minidl.ops`` exports.
+
 API (all take and return Tensors; ``x`` is ``(N, *spatial, C)`` for ``channels_last``, Keras's
 default, or ``(N, C, *spatial)`` for ``channels_first``, PyTorch's; 1-D and 2-D spatial):
 
