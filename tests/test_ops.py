@@ -516,7 +516,7 @@ ROWS = [
     Row("relu", ops.relu, torch.relu, unary()),
     Row("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), lambda x: F.leaky_relu(x, 0.2), unary()),
     Row("elu", lambda x: ops.elu(x, alpha=0.7), lambda x: F.elu(x, alpha=0.7), unary()),
-    Row("gelu", ops.gelu, F.gelu, unary(), low=-4, high=4),
+    Row("gelu", lambda x: ops.gelu(x, approximate=False), F.gelu, unary(), low=-4, high=4),
     Row("gelu_tanh", lambda x: ops.gelu(x, approximate=True),
         lambda x: F.gelu(x, approximate="tanh"), unary(), low=-4, high=4),
     Row("softplus", ops.softplus, F.softplus, unary(), low=-6, high=6),
@@ -549,7 +549,7 @@ ROWS = [
         lambda x, axis, keepdims: torch.logsumexp(x, torch_dims(axis, x.ndim), keepdim=keepdims),
         axis_cases()),
     # ---- moving elements ---------------------------------------------------------------
-    Row("reshape", ops.reshape, torch.reshape, reshape_cases()),
+    Row("reshape", lambda x, shape: ops.reshape(x, shape), torch.reshape, reshape_cases()),
     Row("transpose", ops.transpose,
         lambda x, axes: x.permute(tuple(reversed(range(x.ndim))) if axes is None else axes),
         transpose_cases()),
