@@ -75,13 +75,14 @@ def _t(shape, seed=0):
 
 
 GRADCHECKS = [
-    ("conv2d same stride 2", lambda x, w, b: ops.conv(x, w, b, 2, "same"),
+    ("conv2d same stride 2", lambda x, w, b: ops.conv(x, w, 2, "same", bias=b),
      [(2, 5, 6, 3), (3, 2, 3, 4), (4,)]),
     ("conv1d dilated groups torch layout", lambda x, w, b: ops.conv(
-        x, w, b, 1, 1, 2, 2, "channels_first", "torch"), [(2, 4, 7), (6, 2, 3), (6,)]),
-    ("conv2d relu", lambda x, w, b: ops.conv(x, w, b, activation="relu"),
+        x, w, 1, 1, "channels_first", 2, bias=b, groups=2, kernel_layout="torch"),
+     [(2, 4, 7), (6, 2, 3), (6,)]),
+    ("conv2d relu", lambda x, w, b: ops.conv(x, w, bias=b, activation="relu"),
      [(1, 4, 4, 2), (2, 2, 2, 3), (3,)]),
-    ("conv_transpose same", lambda x, w, b: ops.conv_transpose(x, w, b, 2, "same"),
+    ("conv_transpose same", lambda x, w, b: ops.conv_transpose(x, w, 2, "same", bias=b),
      [(2, 3, 3, 4), (3, 3, 2, 4), (2,)]),
     ("max_pool padded", lambda x: ops.max_pool(x, 3, 2, 1), [(2, 5, 5, 2)]),
     ("avg_pool same", lambda x: ops.avg_pool(x, (2, 3), 1, "same"), [(2, 4, 5, 2)]),
@@ -156,7 +157,7 @@ def test_same_padding_puts_the_odd_cell_after():
 ])
 def test_conv_transpose_output_sizes_follow_keras(n, k, s, padding, expected):
     # Keras: 'same' gives n·s, 'valid' n·s + max(k - s, 0).
-    y = ops.conv_transpose(np.ones((1, n, n, 2)), np.ones((k, k, 3, 2)), None, s, padding)
+    y = ops.conv_transpose(np.ones((1, n, n, 2)), np.ones((k, k, 3, 2)), s, padding)
     assert y.shape == (1, expected, expected, 3)
 
 
