@@ -1,17 +1,26 @@
 """Convolution and pooling over sliding windows: im2col + one BLAS product, col2im back.
 
+Import from here (``from minidl.ops.conv import conv_transpose, Geometry``): the name
+``minidl.ops.conv`` is the ``conv`` function, which ``minidl.ops`` exports.
+
 API (all take and return Tensors; ``x`` is ``(N, *spatial, C)`` for ``channels_last``, Keras's
 default, or ``(N, C, *spatial)`` for ``channels_first``, PyTorch's; 1-D and 2-D spatial):
 
-- ``conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups=1,
-  data_format="channels_last", kernel_layout="keras", activation="linear")``
-- ``conv_transpose(x, kernel, bias=None, strides=1, padding="valid", output_padding=None,
-  dilation_rate=1, groups=1, data_format=..., kernel_layout="keras")``: the gradient of
-  ``conv`` with respect to its input, run forward (what ``Conv2DTranspose`` computes).
-- ``depthwise_conv(x, kernel, ...)``: ``conv`` with ``groups = C``.
-- ``max_pool(x, pool_size, strides=None, padding="valid", data_format=...)``
-- ``avg_pool(x, pool_size, strides=None, padding="valid", data_format=...)``
-- ``global_avg_pool(x, data_format=..., keepdims=False)``, ``global_max_pool(...)``
+- ``conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, *,
+  bias=None, groups=1, kernel_layout="keras", activation="linear")``
+- ``conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
+  data_format=None, dilation_rate=1, *, bias=None, groups=1, kernel_layout="keras")``: the
+  gradient of ``conv`` with respect to its input, run forward (``Conv2DTranspose``).
+- ``depthwise_conv(x, kernel, strides=1, padding="valid", data_format=None,
+  dilation_rate=1, *, bias=None, kernel_layout="keras")``: ``conv`` with ``groups = C``.
+
+The positional arguments are ``keras.ops``'s (``minidl.ops`` is ``keras.ops``); minidl's
+extras (bias, groups, the kernel layout, a fused ReLU) are keyword-only.
+- ``max_pool(x, pool_size, strides=None, padding="valid", data_format=None)``
+- ``avg_pool(x, pool_size, strides=None, padding="valid", data_format=None)``
+- ``global_avg_pool(x, data_format=None, keepdims=False)``, ``global_max_pool(...)``
+
+``data_format=None`` means ``channels_last``.
 
 ``strides``, ``dilation_rate``, ``pool_size``: an int or one int per spatial axis
 (``strides=None`` in pooling means ``pool_size``). ``padding``:
@@ -738,8 +747,8 @@ def _check_layout(kernel_layout):
     return kernel_layout
 
 
-def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups=1,
-         data_format="channels_last", kernel_layout="keras", activation="linear"):
+def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, *,
+         bias=None, groups=1, kernel_layout="keras", activation="linear"):
     """N-d convolution (cross-correlation) of ``x`` with ``kernel``, plus ``bias``.
 
     Args:
@@ -776,8 +785,8 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
     return Conv.apply(x, kernel, bias, **settings)
 
 
-def depthwise_conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1,
-                   data_format="channels_last", kernel_layout="keras"):
+def depthwise_conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                   *, bias=None, kernel_layout="keras"):
     """A depthwise convolution: each input channel with its own filters (``groups = C``).
 
     ``kernel``: Keras's DepthwiseConv2D layout ``(*k, C, multiplier)`` (made a
@@ -789,12 +798,12 @@ def depthwise_conv(x, kernel, bias=None, strides=1, padding="valid", dilation_ra
     kernel = kernel if isinstance(kernel, Tensor) else Tensor(kernel)
     if kernel_layout == "keras" and kernel.shape[-2] != 1:
         kernel = kernel.reshape(*kernel.shape[:-2], 1, -1)
-    return conv(x, kernel, bias, strides, padding, dilation_rate, c, data_format,
-                kernel_layout)
+    return conv(x, kernel, strides, padding, data_format, dilation_rate, bias=bias,
+                groups=c, kernel_layout=kernel_layout)
 
 
-def conv_transpose(x, kernel, bias=None, strides=1, padding="valid", output_padding=None,
-                   dilation_rate=1, groups=1, data_format="channels_last",
+def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
+                   data_format=None, dilation_rate=1, *, bias=None, groups=1,
                    kernel_layout="keras"):
     """Transposed convolution: the gradient of ``conv`` with respect to its input.
 
@@ -832,14 +841,14 @@ def _pool_settings(x, pool_size, strides, padding, data_format, what):
                    data_format=check_data_format(data_format))
 
 
-def max_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last"):
+def max_pool(x, pool_size, strides=None, padding="valid", data_format=None):
     """Max pooling (1-D or 2-D). ``strides=None`` means ``pool_size``; see the module
     docstring for ``padding``. Returns (N, *out, C) (or channels first)."""
     x, settings = _pool_settings(x, pool_size, strides, padding, data_format, "max_pool")
     return MaxPool.apply(x, **settings)
 
 
-def avg_pool(x, pool_size, strides=None, padding="valid", data_format="channels_last"):
+def avg_pool(x, pool_size, strides=None, padding="valid", data_format=None):
     """Average pooling (1-D or 2-D); ``"same"`` divides by the real cells (Keras), explicit
     int padding by the window size (PyTorch's ``count_include_pad=True``)."""
     x, settings = _pool_settings(x, pool_size, strides, padding, data_format, "avg_pool")
@@ -855,13 +864,13 @@ def _spatial_axes(x, data_format):
     return x, tuple(range(2, x.ndim)) if first else tuple(range(1, x.ndim - 1))
 
 
-def global_avg_pool(x, data_format="channels_last", keepdims=False):
+def global_avg_pool(x, data_format=None, keepdims=False):
     """The mean over the spatial axes: (N, C), or (N, 1, ..., C) with ``keepdims``."""
     x, axes = _spatial_axes(x, data_format)
     return x.mean(axis=axes, keepdims=keepdims)
 
 
-def global_max_pool(x, data_format="channels_last", keepdims=False):
+def global_max_pool(x, data_format=None, keepdims=False):
     """The max over the spatial axes (ties share the gradient, as ``max``)."""
     x, axes = _spatial_axes(x, data_format)
     return x.max(axis=axes, keepdims=keepdims)
