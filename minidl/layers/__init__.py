@@ -24,6 +24,7 @@ from minidl.layers.base import (
     clear_session,
     unique_name,
 )
+from minidl.layers.convolutional_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from minidl.layers.core import Activation, Dense
 from minidl.layers.embedding import Embedding
 from minidl.layers.preprocessing import (
@@ -48,7 +49,7 @@ LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
     Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D,
     SpatialDropout2D, Rescaling, Normalization, RandomFlip, RandomRotation, RandomZoom,
-    RandomTranslation, Embedding,
+    RandomTranslation, Embedding, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
 )}
 
 
@@ -64,5 +65,6 @@ __all__ = [
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
     "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout1D",
     "SpatialDropout2D", "Rescaling", "Normalization", "RandomFlip", "RandomRotation",
-    "RandomZoom", "RandomTranslation", "Embedding",
+    "RandomZoom", "RandomTranslation", "Embedding", "Conv2DTranspose", "DepthwiseConv2D",
+    "SeparableConv2D",
 ]  # fmt: skip

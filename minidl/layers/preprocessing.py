@@ -13,7 +13,7 @@ import numpy as np
 
 from minidl import config
 from minidl import random as mrandom
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.errors import ShapeError
 from minidl.layers.base import Layer
 from minidl.ops import image as image_ops

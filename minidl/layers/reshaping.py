@@ -4,10 +4,11 @@
 import numpy as np
 
 from minidl import config
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.errors import ShapeError
 from minidl.layers.base import Layer
-from minidl.ops import shape as shape_ops
+from minidl.ops.shape import Reshape as ReshapeOp  # NOTE: not `ops.shape`: keras.ops.shape()
+from minidl.ops.shape import Transpose, broadcast_to, pad, reshape, transpose
 from minidl.tensor import Tensor
 
 
@@ -15,7 +16,7 @@ class Flatten(Layer):
     """Flattens each sample: (batch, d1, d2, ...) -> (batch, d1·d2·...)."""
 
     def call(self, inputs, training=False):
-        return shape_ops.Reshape.apply(inputs, shape=(inputs.shape[0], -1))
+        return ReshapeOp.apply(inputs, shape=(inputs.shape[0], -1))
 
     def compute_output_shape(self, input_shape):
         size = 1
@@ -132,7 +133,7 @@ class Reshape(Layer):
 
     def call(self, inputs, training=False):
         self.compute_output_shape(inputs.shape)  # a clear error before NumPy's
-        return shape_ops.Reshape.apply(inputs, shape=(inputs.shape[0], *self.target_shape))
+        return ReshapeOp.apply(inputs, shape=(inputs.shape[0], *self.target_shape))
 
     def get_config(self):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
@@ -170,7 +171,7 @@ class Permute(Layer):
         return (input_shape[0], *(input_shape[d] for d in self.dims))
 
     def call(self, inputs, training=False):
-        return shape_ops.Transpose.apply(inputs, axes=(0, *self.dims))
+        return Transpose.apply(inputs, axes=(0, *self.dims))
 
     def get_config(self):
         return {**super().get_config(), "dims": list(self.dims)}
@@ -211,7 +212,7 @@ class ZeroPadding2D(Layer):
         return tuple(out)
 
     def call(self, inputs, training=False):
-        return shape_ops.pad(inputs, self._pad_width())
+        return pad(inputs, self._pad_width())
 
     def get_config(self):
         return {**super().get_config(), "padding": [list(p) for p in self.padding],
@@ -327,19 +328,19 @@ class UpSampling2D(Layer):
 
     def call(self, inputs, training=False):
         channels_last = self.data_format == "channels_last"
-        x = inputs if not channels_last else shape_ops.transpose(inputs, (0, 3, 1, 2))
+        x = inputs if not channels_last else transpose(inputs, (0, 3, 1, 2))
         n, c, h, w = x.shape
         sh, sw = self.size
         if self.interpolation == "nearest":
-            x = shape_ops.reshape(x, (n, c, h, 1, w, 1))
-            x = shape_ops.broadcast_to(x, (n, c, h, sh, w, sw))
-            x = shape_ops.reshape(x, (n, c, h * sh, w * sw))
+            x = reshape(x, (n, c, h, 1, w, 1))
+            x = broadcast_to(x, (n, c, h, sh, w, sw))
+            x = reshape(x, (n, c, h * sh, w * sw))
         else:
             xp = get_array_module(x.data)
             rows = Tensor(xp.asarray(_bilinear_matrix(h, sh, x.dtype)))
             cols = Tensor(xp.asarray(_bilinear_matrix(w, sw, x.dtype).T))
             x = rows @ x @ cols  # (H', H) @ (N, C, H, W) @ (W, W')
-        return x if not channels_last else shape_ops.transpose(x, (0, 2, 3, 1))
+        return x if not channels_last else transpose(x, (0, 2, 3, 1))
 
     def get_config(self):
         return {**super().get_config(), "size": list(self.size),

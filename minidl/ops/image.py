@@ -5,7 +5,7 @@
 pixels), so it runs unchanged on NumPy and CuPy.
 """
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.tensor import Op
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
