@@ -28,6 +28,11 @@ from minidl import ShapeError, Tensor, ops
 
 DTYPES = ["float32", "float64"]
 
+# NOTE: torch's reference convolutions on tiny inputs took ~90 ms a call with its default
+# threads on this shared 2-core machine (threads spinning against each other) and ~5 ms
+# with one: the references run single-threaded (the values do not depend on it).
+torch.set_num_threads(1)
+
 # Small shapes with size-1 axes and 0-d tensors: a bug in broadcasting or in reducing a
 # size-1 axis shows up here, and each example costs a millisecond.
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=5)
@@ -326,7 +331,10 @@ def conv_cases(draw, transpose=False):
 
 def torch_kernel(w, layout):
     """A minidl kernel as torch's (F, C/G, *k)."""
-    return w if layout == "torch" else w.permute(w.ndim - 1, w.ndim - 2, *range(w.ndim - 2))
+    if layout == "torch":
+        return w
+    # contiguous: torch's single-threaded conv_transpose1d backward refuses a permuted view
+    return w.permute(w.ndim - 1, w.ndim - 2, *range(w.ndim - 2)).contiguous()
 
 
 def torch_conv(x, w, b, strides, padding, dilation_rate, groups, data_format, kernel_layout,
