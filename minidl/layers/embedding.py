@@ -4,6 +4,7 @@
 from minidl import initializers, regularizers
 from minidl.errors import DTypeError
 from minidl.layers.base import Layer, _check_positive_int, _serialize
+from minidl.ops.nn import embedding
 
 
 class Embedding(Layer):
@@ -73,7 +74,7 @@ class Embedding(Layer):
                     f"(input_dim={self.input_dim}); the largest index received is {high}. "
                     f"Set input_dim to at least the largest index + 1"
                 )
-        return self.embeddings[indices]
+        return embedding(indices, self.embeddings)  # the gather op; scatter-add backward
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape), self.output_dim)
