@@ -512,3 +512,23 @@ def test_a_sequential_model_with_the_new_layers_fits_saves_and_loads(tmp_path):
     loaded = minidl.load_model(path)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), before)
     assert float(loaded.layers[1].count.to_numpy()) == x.size
+
+
+def test_fit_with_an_unadapted_normalization_fails_before_any_change():
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = np.zeros(16, dtype="int64")
+    model = minidl.Sequential([minidl.Input(shape=(4,)), layers.Normalization(),
+                               layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    before = model.get_weights()
+    check_raises(ValueError, "no statistics yet: call layer.adapt", model.fit, x, y,
+                 verbose=0)
+    for w, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, b)
+    assert int(model.optimizer.iterations) == 0
+    # After adapt, the same model trains; summary counts 2n + 1 statistics (n = 4).
+    model.layers[0].adapt(x)
+    model.fit(x, y, epochs=1, verbose=0)
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any("Non-trainable params: 9 " in line for line in lines)
