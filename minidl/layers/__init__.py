@@ -24,13 +24,30 @@ from minidl.layers.base import (
     clear_session,
     unique_name,
 )
+from minidl.layers.convolutional import Conv1D, Conv2D
 from minidl.layers.core import Activation, Dense
+from minidl.layers.normalization import BatchNormalization
+from minidl.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 from minidl.layers.regularization import Dropout
 from minidl.layers.reshaping import Flatten
 
 LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
 )}
+# Convolution, pooling and batch normalization (issue 10).
+CONV_LAYERS = (Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+               GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+               GlobalMaxPooling2D, BatchNormalization)
+LAYERS.update({cls.__name__: cls for cls in CONV_LAYERS})
 
 
 def get(class_name):
@@ -44,3 +61,4 @@ __all__ = [
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU",
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
 ]  # fmt: skip
+__all__ += [cls.__name__ for cls in CONV_LAYERS]
