@@ -24,9 +24,21 @@ from minidl.layers.base import (
     clear_session,
     unique_name,
 )
+from minidl.layers.convolutional import Conv1D, Conv2D
 from minidl.layers.convolutional_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from minidl.layers.core import Activation, Dense
 from minidl.layers.embedding import Embedding
+from minidl.layers.normalization import BatchNormalization
+from minidl.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
 from minidl.layers.preprocessing import (
     Normalization,
     RandomFlip,
@@ -51,6 +63,11 @@ LAYERS = {cls.__name__: cls for cls in (
     SpatialDropout2D, Rescaling, Normalization, RandomFlip, RandomRotation, RandomZoom,
     RandomTranslation, Embedding, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
 )}
+# Convolution, pooling and batch normalization (issue 10).
+CONV_LAYERS = (Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+               GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+               GlobalMaxPooling2D, BatchNormalization)
+LAYERS.update({cls.__name__: cls for cls in CONV_LAYERS})
 
 
 def get(class_name):
@@ -68,3 +85,4 @@ __all__ = [
     "RandomZoom", "RandomTranslation", "Embedding", "Conv2DTranspose", "DepthwiseConv2D",
     "SeparableConv2D",
 ]  # fmt: skip
+__all__ += [cls.__name__ for cls in CONV_LAYERS]
