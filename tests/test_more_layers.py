@@ -61,6 +61,8 @@ def test_image_data_format_defaults_to_channels_last_and_is_settable():
     # Layers created with data_format=None read it (as Keras's do).
     assert layers.ZeroPadding2D(1).data_format == "channels_first"
     assert layers.ZeroPadding2D(1, data_format="channels_last").data_format == "channels_last"
+    assert layers.Conv2D(2, 3).data_format == "channels_first"
+    assert layers.SeparableConv2D(2, 3).data_format == "channels_first"
     minidl.backend.set_image_data_format("channels_last")
     assert minidl.config.image_data_format() == "channels_last"
 
