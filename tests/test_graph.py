@@ -1,6 +1,7 @@
 """plot_graph and plot_model: SVGs that parse as XML and name every op and layer, DOT text,
 gradient norms, the folded softmax, and the errors."""
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -221,3 +222,73 @@ def test_plot_graph_on_the_standin_device_reads_gradients_back_explicitly():
     texts = plot_graph(h).to_svg()
     assert "|grad| = 4.472" in texts  # |2h| = |(2, 4)| = √20
     assert "ToDevice\n" not in texts and ">ToDevice<" in texts  # no setting it does not keep
+
+
+# --------------------------------------------------------------------------------------
+# plot_model: functional and nested models
+# --------------------------------------------------------------------------------------
+
+
+def edges_between(root):
+    """(first line of the source box, first line of the target box) for every arrow,
+    matched through the arrows' end points (the SVG has no ids to follow)."""
+    boxes = []
+    for g in root.iter(f"{SVG}g"):
+        rect = g.find(f"{SVG}rect")
+        x, y = float(rect.get("x")), float(rect.get("y"))
+        w, h = float(rect.get("width")), float(rect.get("height"))
+        boxes.append((g.find(f"{SVG}text").text, x, y, w, h))
+
+    def box_at(px, py):
+        for name, x, y, w, h in boxes:
+            if x - 1 <= px <= x + w + 1 and y - 1 <= py <= y + h + 1:
+                return name
+        return None
+
+    pairs = []
+    for path in root.findall(f".//{SVG}path[@class='edge']"):
+        numbers = [float(v) for v in re.findall(r"-?\d+\.?\d*", path.get("d"))]
+        pairs.append((box_at(numbers[0], numbers[1]), box_at(numbers[-2], numbers[-1])))
+    return sorted(pairs)
+
+
+def test_plot_model_draws_a_functional_model_with_a_branch_and_a_merge(tmp_path):
+    inputs = keras.Input(shape=(8,), name="features")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    skip = keras.layers.Dense(16, name="skip")(inputs)
+    merged = keras.layers.Add(name="merge")([hidden, skip])
+    outputs = keras.layers.Dense(3, name="out")(merged)
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    path = tmp_path / "functional.svg"
+    plot_model(model, path, show_shapes=True, show_layer_names=True)
+    texts, root = svg_texts(path)
+    for layer in model.layers:
+        assert f"{layer.name} ({type(layer).__name__})" in texts
+    assert "output: (None, 16)" in texts and "output: (None, 3)" in texts
+    assert edges_between(root) == sorted([
+        ("features (InputLayer)", "hidden (Dense)"), ("features (InputLayer)", "skip (Dense)"),
+        ("hidden (Dense)", "merge (Add)"), ("skip (Dense)", "merge (Add)"),
+        ("merge (Add)", "out (Dense)"),
+    ])
+
+
+def test_plot_model_nested_model_one_box_or_expanded(tmp_path):
+    inner_in = keras.Input(shape=(4,), name="inner_in")
+    inner = keras.Model(inner_in, keras.layers.Dense(2, name="inner_dense")(inner_in),
+                        name="block")
+    outer_in = keras.Input(shape=(4,), name="outer_in")
+    outer = keras.Model(outer_in, keras.layers.Dense(1, name="head")(inner(outer_in)),
+                        name="outer")
+    collapsed = tmp_path / "collapsed.svg"
+    plot_model(outer, collapsed, show_layer_names=True)
+    texts, root = svg_texts(collapsed)
+    assert any(t.startswith("block (") for t in texts) and "inner_dense (Dense)" not in texts
+    assert len(edges_between(root)) == 2
+    expanded = tmp_path / "expanded.svg"
+    plot_model(outer, expanded, show_layer_names=True, expand_nested=True)
+    texts, root = svg_texts(expanded)
+    assert "block/inner_dense (Dense)" in texts
+    assert edges_between(root) == sorted([
+        ("outer_in (InputLayer)", "block/inner_dense (Dense)"),
+        ("block/inner_dense (Dense)", "head (Dense)"),
+    ])
