@@ -292,3 +292,22 @@ def test_plot_model_nested_model_one_box_or_expanded(tmp_path):
         ("outer_in (InputLayer)", "block/inner_dense (Dense)"),
         ("block/inner_dense (Dense)", "head (Dense)"),
     ])
+
+
+def test_plot_model_subclassed_model_draws_its_layers_without_inventing_arrows(tmp_path):
+    class TwoLayers(keras.Model):
+        def __init__(self):
+            super().__init__(name="two_layers")
+            self.first = keras.layers.Dense(4, name="first")
+            self.second = keras.layers.Dense(2, name="second")
+
+        def call(self, inputs, training=False):
+            return self.second(self.first(inputs))
+
+    model = TwoLayers()
+    model(np.ones((1, 3), dtype="float32"))
+    plot_model(model, tmp_path / "sub.svg", show_layer_names=True)
+    texts, root = svg_texts(tmp_path / "sub.svg")
+    assert "first (Dense)" in texts and "second (Dense)" in texts
+    assert edges_between(root) == []
+    assert any("subclassed model" in t for t in texts)

@@ -186,8 +186,11 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
     ``.png``/``.pdf`` need matplotlib, ``.dot`` writes the Graphviz text.
 
     Args:
-        model: a model (``Sequential``; a model inside it is drawn as one box, or with
-            ``expand_nested`` as its own layers).
+        model: a model. A ``Sequential`` is drawn as a chain; a functional model
+            (``keras.Model(inputs, outputs)``) from its recorded layer calls, with its
+            branches, merges and several inputs; a model used as a layer is one box, or
+            with ``expand_nested`` its own layers. A subclassed model's ``call`` is Python
+            code that records no connections: its layers are drawn unconnected.
         to_file: the file to write; its extension picks the format.
         show_shapes: show each layer's input and output shapes (batch axis as None).
         show_dtype: show each layer's dtype.
