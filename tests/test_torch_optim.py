@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+import standin_device  # tests/ helper: a stand-in for a CuPy device
 import torch
 from test_optimizer_kernels import assert_bitwise_equal, make_arrays
 
@@ -708,3 +709,42 @@ def test_scheduler_errors():
     with pytest.raises(KeyError, match="initial_lr"):
         lr_scheduler.StepLR(optim.SGD([Tensor(np.ones(1), requires_grad=True)]), 1,
                             last_epoch=3)
+
+
+# ----------------------------------------------------------------------------------------
+# A CuPy-like device (tests/standin_device.py): the xp twins run there, with the same bits
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", {"momentum": 0.9, "weight_decay": 0.1, "maximize": True}),
+    ("Adam", {"amsgrad": True, "weight_decay": 0.1}), ("AdamW", {}),
+    ("RMSprop", {"centered": True, "momentum": 0.5}), ("Adagrad", {"lr_decay": 0.1}),
+    ("Adadelta", {"weight_decay": 0.1}),
+])
+def test_device_steps_equal_cpu_steps_bitwise(name, kwargs):
+    device = standin_device.install()
+    on_cpu = [Tensor(w.astype(np.float32), requires_grad=True) for w in _weights()]
+    on_device = [Tensor(device.asarray(w.astype(np.float32)), requires_grad=True)
+                 for w in _weights()]
+    opt_cpu = getattr(optim, name)(on_cpu, **kwargs)
+    opt_device = getattr(optim, name)(on_device, **kwargs)
+    for step in range(4):
+        for a, b, g in zip(on_cpu, on_device, _gradients(step)):
+            a.grad = None if g is None else g.astype(np.float32)
+            b.grad = None if g is None else device.asarray(g.astype(np.float32))
+        opt_cpu.step()
+        opt_device.step()
+    for a, b in zip(on_cpu, on_device):
+        assert type(b.data) is standin_device.StandinArray
+        assert_bitwise_equal(device.to_numpy(b.data), a.data, name)
+    # A state saved on the device loads on the CPU (and continues there).
+    resumed = [Tensor(device.to_numpy(b.data), requires_grad=True) for b in on_device]
+    opt_resumed = getattr(optim, name)(resumed, **kwargs)
+    opt_resumed.load_state_dict(opt_device.state_dict())
+    for p, q, g in zip(resumed, on_cpu, _gradients(5)):
+        p.grad = q.grad = g.astype(np.float32)
+    opt_resumed.step()
+    opt_cpu.step()
+    for a, b in zip(on_cpu, resumed):
+        assert_bitwise_equal(b.data, a.data, name + " resumed")
