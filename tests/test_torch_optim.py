@@ -452,40 +452,40 @@ def _torch_flavour_cases(dtype):
     f = np.dtype(dtype).type
     tiny = f(keras_optimizers._flush_threshold(dtype))
     empty = np.empty(0, dtype)
-    o = keras_optimizers
+    rule = keras_optimizers.update_rule
     out = []
     for l2 in (0.0, 0.1):
         for use_momentum, nesterov, first in ((False, False, False), (True, False, False),
                                               (True, True, False), (True, True, True)):
             out.append((f"sgd momentum={use_momentum} nesterov={nesterov} first={first}",
-                        o._sgd_kernel, o._sgd_reference,
+                        *rule("sgd", "pytorch"),
                         (lambda u: lambda v, g, s, p, q: (v, g, s if u else empty))(
                             use_momentum),
-                        (f(0.0), f(0.05), f(0.9), tiny, use_momentum, nesterov, True, f(l2),
-                         f(0.7), first)))
+                        (f(0.0), f(0.05), f(0.9), f(0.7), f(l2), tiny, use_momentum, nesterov,
+                         first)))
         for amsgrad in (False, True):
             for decay in (0.0, 1e-3):
                 out.append((f"adam amsgrad={amsgrad} decay={decay} l2={l2}",
-                            o._adam_kernel, o._adam_reference,
+                            *rule("adam", "pytorch"),
                             (lambda a: lambda v, g, s, p, q: (v, g, s, p, q if a else empty))(
                                 amsgrad),
-                            (f(decay), f(1e-3 / (1 - 0.9**3)), f(0.1), f(0.001), f(1e-8), tiny,
-                             amsgrad, True, f(l2), f(0.999), f(math.sqrt(1 - 0.999**3)))))
+                            (f(decay), f(1e-3 / (1 - 0.9**3)), f(0.1), f(0.999), f(0.001),
+                             f(math.sqrt(1 - 0.999**3)), f(1e-8), f(l2), tiny, amsgrad)))
         for centered in (False, True):
             for use_momentum in (False, True):
                 out.append((f"rmsprop centered={centered} momentum={use_momentum} l2={l2}",
-                            o._rmsprop_kernel, o._rmsprop_reference,
+                            *rule("rmsprop", "pytorch"),
                             (lambda c, u: lambda v, g, s, p, q: (
                                 v, g, p, s if u else empty, s.copy() * 0.1 if c else empty))(
                                 centered, use_momentum),
-                            (f(0.0), f(1e-2), f(0.99), f(0.01), f(0.5), f(1e-8), tiny,
-                             centered, use_momentum, True, f(l2))))
-        out.append((f"adagrad l2={l2}", o._adagrad_kernel, o._adagrad_reference,
+                            (f(0.0), f(1e-2), f(0.99), f(0.01), f(0.5), f(1e-8), f(l2), tiny,
+                             centered, use_momentum)))
+        out.append((f"adagrad l2={l2}", *rule("adagrad", "pytorch"),
                     lambda v, g, s, p, q: (v, g, p + 0.1),
-                    (f(0.0), f(1e-2), f(1e-10), True, f(l2))))
-        out.append((f"adadelta l2={l2}", o._adadelta_kernel, o._adadelta_reference,
+                    (f(0.0), f(1e-2), f(1e-10), f(l2))))
+        out.append((f"adadelta l2={l2}", *rule("adadelta", "pytorch"),
                     lambda v, g, s, p, q: (v, g, p, q),
-                    (f(0.0), f(1.0), f(0.9), f(0.1), f(1e-6), tiny, f(l2))))
+                    (f(0.0), f(1.0), f(0.9), f(0.1), f(1e-6), f(l2), tiny)))
     return out
 
 
@@ -529,17 +529,13 @@ def test_jit_off_gives_the_same_bits(name, kwargs, monkeypatch):
         assert_bitwise_equal(a, b, name)
 
 
-def test_keras_kernel_calls_are_unchanged_by_the_flavour_argument():
-    """The Keras rule with the flavour left at its default still is Keras's Adam formula
-    (float64, written out here): the PyTorch branch does not leak into it."""
-    rng = np.random.default_rng(3)
-    var, grad = rng.normal(size=50), rng.normal(size=50)
-    m, v = np.zeros(50), np.zeros(50)
-    expected = var - 0.01 * math.sqrt(1 - 0.999) / (1 - 0.9) * (0.1 * grad) / (
-        np.sqrt(0.001 * grad**2) + 1e-7)
-    keras_optimizers._adam_kernel(var, grad, m, v, np.empty(0), 0.0, 0.01 * math.sqrt(
-        1 - 0.999) / (1 - 0.9), 0.1, 0.001, 1e-7, 1e-300, False)
-    np.testing.assert_allclose(var, expected, rtol=1e-14)
+def test_update_rule_gives_each_flavour_its_kernel():
+    rule = keras_optimizers.update_rule
+    assert rule("adam") == (keras_optimizers._adam_kernel, keras_optimizers._adam_reference)
+    assert rule("adam", "pytorch")[0] is not rule("adam", "keras")[0]
+    assert rule("adadelta", "pytorch") == rule("adadelta", "keras")  # one rule in both
+    with pytest.raises(ValueError, match="Unknown update rule 'adam' with flavour 'jax'"):
+        rule("adam", "jax")
 
 
 def test_moments_of_the_pytorch_flavour_never_go_subnormal():

@@ -1,7 +1,7 @@
 """Adadelta (``torch.optim.Adadelta``)."""
 
 from minidl.backend import get_array_module
-from minidl.optimizers import _adadelta_kernel, _adadelta_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -12,6 +12,8 @@ from minidl.torch.optim.optimizer import (
     fused_update,
     gradient_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("adadelta", flavour="pytorch")
 
 
 class Adadelta(Optimizer):
@@ -83,9 +85,9 @@ class Adadelta(Optimizer):
                     state["acc_delta"] = xp.zeros_like(p.data)
                 state["step"] += 1
                 fused_update(
-                    _adadelta_kernel, _adadelta_reference, p, grad,
+                    _KERNEL, _REFERENCE, p, grad,
                     (state["square_avg"], state["acc_delta"]),
-                    (0.0, group["lr"], rho, 1 - rho, group["eps"],
-                     flush_threshold(p.data.dtype), group["weight_decay"]),
+                    (0.0, group["lr"], rho, 1 - rho, group["eps"], group["weight_decay"],
+                     flush_threshold(p.data.dtype)),
                 )
         return loss

@@ -1,7 +1,7 @@
 """Adagrad with PyTorch's rule (``torch.optim.Adagrad``)."""
 
 from minidl.backend import get_array_module
-from minidl.optimizers import _adagrad_kernel, _adagrad_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -10,6 +10,8 @@ from minidl.torch.optim.optimizer import (
     fused_update,
     gradient_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("adagrad", flavour="pytorch")
 
 
 class Adagrad(Optimizer):
@@ -86,6 +88,6 @@ class Adagrad(Optimizer):
                 state = self._init_state(p, group)
                 state["step"] += 1
                 clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-                fused_update(_adagrad_kernel, _adagrad_reference, p, grad, (state["sum"],),
-                             (0.0, clr, group["eps"], True, group["weight_decay"]))
+                fused_update(_KERNEL, _REFERENCE, p, grad, (state["sum"],),
+                             (0.0, clr, group["eps"], group["weight_decay"]))
         return loss

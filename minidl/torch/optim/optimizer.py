@@ -22,9 +22,10 @@ Three ideas carry over from PyTorch unchanged:
   so a state saved from one model loads into a fresh copy of it.
 
 What minidl adds: the update of one parameter is one fused Numba kernel from
-``minidl.optimizers`` (the kernels the Keras optimizers use), called with ``pytorch=True``,
-which selects PyTorch's form of the rule: where ε and the bias corrections go, what a momentum
-buffer holds, and weight decay as an L2 term added to the gradient.
+``minidl.optimizers``, the PyTorch flavour of the Keras optimizers' rule
+(``update_rule(name, flavour="pytorch")``): the same loop shape, state layout and denormal
+flush, with PyTorch's arithmetic: where ε and the bias corrections go, what a momentum buffer
+holds, and weight decay as an L2 term added to the gradient.
 """
 
 import numbers

@@ -1,7 +1,7 @@
 """RMSprop with PyTorch's rule (``torch.optim.RMSprop``)."""
 
 from minidl.backend import get_array_module
-from minidl.optimizers import _rmsprop_kernel, _rmsprop_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -11,6 +11,8 @@ from minidl.torch.optim.optimizer import (
     fused_update,
     gradient_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("rmsprop", flavour="pytorch")
 
 
 class RMSprop(Optimizer):
@@ -91,11 +93,11 @@ class RMSprop(Optimizer):
                     state["grad_avg"] = xp.zeros_like(p.data)
                 state["step"] += 1
                 fused_update(
-                    _rmsprop_kernel, _rmsprop_reference, p, grad,
+                    _KERNEL, _REFERENCE, p, grad,
                     (state["square_avg"], state["momentum_buffer"] if use_momentum else None,
                      state["grad_avg"] if centered else None),
                     (0.0, group["lr"], alpha, 1 - alpha, momentum, group["eps"],
-                     flush_threshold(p.data.dtype), centered, use_momentum, True,
-                     group["weight_decay"]),
+                     group["weight_decay"], flush_threshold(p.data.dtype), centered,
+                     use_momentum),
                 )
         return loss

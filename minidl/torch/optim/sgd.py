@@ -1,7 +1,7 @@
 """SGD with PyTorch's rule (``torch.optim.SGD``)."""
 
 from minidl.backend import get_array_module
-from minidl.optimizers import _sgd_kernel, _sgd_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -11,6 +11,8 @@ from minidl.torch.optim.optimizer import (
     fused_update,
     gradient_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("sgd", flavour="pytorch")
 
 
 class SGD(Optimizer):
@@ -99,9 +101,9 @@ class SGD(Optimizer):
                             p.data)
                         first_step = True
                 fused_update(
-                    _sgd_kernel, _sgd_reference, p, grad, (buffer,),
-                    (0.0, group["lr"], momentum, flush_threshold(p.data.dtype), use_momentum,
-                     bool(group["nesterov"]), True, group["weight_decay"],
-                     1 - group["dampening"], first_step),
+                    _KERNEL, _REFERENCE, p, grad, (buffer,),
+                    (0.0, group["lr"], momentum, 1 - group["dampening"], group["weight_decay"],
+                     flush_threshold(p.data.dtype), use_momentum, bool(group["nesterov"]),
+                     first_step),
                 )
         return loss
