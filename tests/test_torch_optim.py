@@ -744,3 +744,24 @@ def test_device_steps_equal_cpu_steps_bitwise(name, kwargs):
     opt_cpu.step()
     for a, b in zip(on_cpu, resumed):
         assert_bitwise_equal(b.data, a.data, name + " resumed")
+
+
+def test_grad_given_as_a_tensor_and_non_contiguous_parameters_work():
+    """The torch face may keep a Tensor in .grad; a parameter may be a transposed view."""
+    rng = np.random.default_rng(5)
+    w0, g0 = rng.normal(size=(3, 4)), rng.normal(size=(4, 3))
+    ours = Tensor(w0.copy().T, requires_grad=True)  # non-contiguous data
+    assert not ours.data.flags.c_contiguous
+    theirs = torch.tensor(w0.copy().T, requires_grad=True)
+    ours.grad = Tensor(g0.copy())
+    theirs.grad = torch.tensor(g0)
+    mine = optim.Adam([ours], lr=0.1, weight_decay=0.1)
+    real = torch.optim.Adam([theirs], lr=0.1, weight_decay=0.1)
+    for _ in range(3):
+        mine.step()
+        real.step()
+    _assert_params_match([ours], [theirs], np.float64)
+    grad_tensor = ours.grad
+    mine.zero_grad(set_to_none=False)
+    assert ours.grad is grad_tensor  # the same Tensor, now zeros (as PyTorch's in-place zero)
+    np.testing.assert_array_equal(ours.grad.data, np.zeros((4, 3)))

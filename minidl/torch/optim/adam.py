@@ -111,7 +111,8 @@ class Adam(Optimizer):
                      state["max_exp_avg_sq"] if amsgrad else None),
                     (lr * wd if decoupled else 0.0, step_size, 1 - beta_1, beta_2, 1 - beta_2,
                      bias_correction2_sqrt, group["eps"], 0.0 if decoupled else wd,
-                     flush_threshold(p.data.dtype), amsgrad),
+                     flush_threshold(p.data.dtype)),
+                    (amsgrad,),
                 )
         return loss
 

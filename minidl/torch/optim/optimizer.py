@@ -127,7 +127,7 @@ def gradient_array(param):
     return grad
 
 
-def fused_update(kernel, reference, param, grad, slots, scalars):
+def fused_update(kernel, reference, param, grad, slots, numbers_, flags=()):
     """Run one update rule on ``param`` in place: the Numba ``kernel`` on NumPy arrays when
     the JIT is on, its xp twin ``reference`` otherwise (CuPy, or ``MINIDL_JIT=0``).
 
@@ -137,15 +137,17 @@ def fused_update(kernel, reference, param, grad, slots, scalars):
             a graph that saved the old value refuses to run ``backward``.
         grad: the gradient array (the parameter's shape and dtype).
         slots: the state arrays the rule takes, in its order (an unused slot: ``None``).
-        scalars: the rule's arguments after the slots, as Python numbers and bools; the
-            numbers are cast to the parameter's dtype (a float64 scalar would widen a float32
-            loop and stop it vectorising).
+        numbers_: the rule's numeric arguments after the slots, cast here to the parameter's
+            dtype (a float64 scalar would widen a float32 loop and stop it vectorising).
+        flags: the rule's boolean arguments, which come last.
     """
     data = param.data
     dtype = data.dtype
     xp = get_array_module(data)
     flat_slots = [xp.empty(0, dtype=dtype) if s is None else s.reshape(-1) for s in slots]
-    typed = tuple(x if isinstance(x, bool) else dtype.type(x) for x in scalars)
+    # One conversion for all the numbers (per-scalar dtype.type() calls cost more than a
+    # small parameter's whole update).
+    typed = (*np.array(numbers_, dtype=dtype), *flags)
     contiguous = data.flags.c_contiguous
     if contiguous:
         flat = data.reshape(-1)  # a view: the update lands in param.data

@@ -97,7 +97,7 @@ class RMSprop(Optimizer):
                     (state["square_avg"], state["momentum_buffer"] if use_momentum else None,
                      state["grad_avg"] if centered else None),
                     (0.0, group["lr"], alpha, 1 - alpha, momentum, group["eps"],
-                     group["weight_decay"], flush_threshold(p.data.dtype), centered,
-                     use_momentum),
+                     group["weight_decay"], flush_threshold(p.data.dtype)),
+                    (centered, use_momentum),
                 )
         return loss

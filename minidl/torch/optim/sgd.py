@@ -103,7 +103,7 @@ class SGD(Optimizer):
                 fused_update(
                     _KERNEL, _REFERENCE, p, grad, (buffer,),
                     (0.0, group["lr"], momentum, 1 - group["dampening"], group["weight_decay"],
-                     flush_threshold(p.data.dtype), use_momentum, bool(group["nesterov"]),
-                     first_step),
+                     flush_threshold(p.data.dtype)),
+                    (use_momentum, bool(group["nesterov"]), first_step),
                 )
         return loss
