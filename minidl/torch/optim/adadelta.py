@@ -1,6 +1,5 @@
 """Adadelta (``torch.optim.Adadelta``)."""
 
-from minidl.backend import get_array_module
 from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
@@ -11,6 +10,7 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
 
 _KERNEL, _REFERENCE = update_rule("adadelta", flavour="pytorch")
@@ -79,10 +79,9 @@ class Adadelta(Optimizer):
                     grad = -grad
                 state = self.state[p]
                 if not state:
-                    xp = get_array_module(p.data)
                     state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(p.data)
-                    state["acc_delta"] = xp.zeros_like(p.data)
+                    state["square_avg"] = state_array(p)
+                    state["acc_delta"] = state_array(p)
                 state["step"] += 1
                 fused_update(
                     _KERNEL, _REFERENCE, p, grad,

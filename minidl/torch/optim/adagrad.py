@@ -1,6 +1,5 @@
 """Adagrad with PyTorch's rule (``torch.optim.Adagrad``)."""
 
-from minidl.backend import get_array_module
 from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
@@ -9,6 +8,7 @@ from minidl.torch.optim.optimizer import (
     check_not_differentiable,
     fused_update,
     gradient_array,
+    state_array,
 )
 
 _KERNEL, _REFERENCE = update_rule("adagrad", flavour="pytorch")
@@ -58,8 +58,7 @@ class Adagrad(Optimizer):
         state = self.state[p]
         if not state:
             state["step"] = 0
-            state["sum"] = get_array_module(p.data).full(
-                p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
+            state["sum"] = state_array(p, group["initial_accumulator_value"])
         return state
 
     def _check_group(self, group):

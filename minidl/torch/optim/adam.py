@@ -1,6 +1,5 @@
 """Adam and AdamW with PyTorch's rule (``torch.optim.Adam``, ``torch.optim.AdamW``)."""
 
-from minidl.backend import get_array_module
 from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
@@ -11,6 +10,7 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
 
 _KERNEL, _REFERENCE = update_rule("adam", flavour="pytorch")
@@ -93,13 +93,12 @@ class Adam(Optimizer):
                 if group["maximize"]:
                     grad = -grad
                 state = self.state[p]
-                xp = get_array_module(p.data)
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = xp.zeros_like(p.data)
-                    state["exp_avg_sq"] = xp.zeros_like(p.data)
+                    state["exp_avg"] = state_array(p)
+                    state["exp_avg_sq"] = state_array(p)
                 if amsgrad and "max_exp_avg_sq" not in state:
-                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = state_array(p)
                 state["step"] += 1
                 t = state["step"]
                 # Per step, in float64 (rounded once to the parameter's dtype by fused_update).

@@ -127,6 +127,15 @@ def gradient_array(param):
     return grad
 
 
+def state_array(param, value=0.0):
+    """A new state array for ``param``: its shape, dtype and device, filled with ``value``.
+
+    C-ordered whatever the parameter's layout (``zeros_like`` of a transposed view would be
+    Fortran-ordered, and its flat view a copy the kernel's update would be lost in).
+    """
+    return get_array_module(param.data).full(param.data.shape, value, dtype=param.data.dtype)
+
+
 def fused_update(kernel, reference, param, grad, slots, numbers_, flags=()):
     """Run one update rule on ``param`` in place: the Numba ``kernel`` on NumPy arrays when
     the JIT is on, its xp twin ``reference`` otherwise (CuPy, or ``MINIDL_JIT=0``).
@@ -144,6 +153,7 @@ def fused_update(kernel, reference, param, grad, slots, numbers_, flags=()):
     data = param.data
     dtype = data.dtype
     xp = get_array_module(data)
+    # Flat views: the kernel updates the state in place (state_array makes them C-ordered).
     flat_slots = [xp.empty(0, dtype=dtype) if s is None else s.reshape(-1) for s in slots]
     # One conversion for all the numbers (per-scalar dtype.type() calls cost more than a
     # small parameter's whole update).
@@ -406,7 +416,8 @@ def _load_state_value(key, value, param):
         raise ValueError(f"saved optimizer state '{key}' has shape {array.shape}, but its "
                          f"parameter has shape {tuple(param.data.shape)}; was the state saved "
                          "from another model?")
-    return backend_of(param.data).asarray(array.astype(param.data.dtype))
+    # Always a copy (never sharing memory with the saved dict or a torch tensor), C-ordered.
+    return backend_of(param.data).asarray(np.array(array, dtype=param.data.dtype, order="C"))
 
 
 def _to_numpy(value):

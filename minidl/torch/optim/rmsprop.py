@@ -1,6 +1,5 @@
 """RMSprop with PyTorch's rule (``torch.optim.RMSprop``)."""
 
-from minidl.backend import get_array_module
 from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
@@ -10,6 +9,7 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
 
 _KERNEL, _REFERENCE = update_rule("rmsprop", flavour="pytorch")
@@ -82,15 +82,14 @@ class RMSprop(Optimizer):
                 if group["maximize"]:
                     grad = -grad
                 state = self.state[p]
-                xp = get_array_module(p.data)
                 if not state:
                     state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(p.data)
+                    state["square_avg"] = state_array(p)
                 # Created when first needed, so switching an option on mid-run works.
                 if use_momentum and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = xp.zeros_like(p.data)
+                    state["momentum_buffer"] = state_array(p)
                 if centered and "grad_avg" not in state:
-                    state["grad_avg"] = xp.zeros_like(p.data)
+                    state["grad_avg"] = state_array(p)
                 state["step"] += 1
                 fused_update(
                     _KERNEL, _REFERENCE, p, grad,

@@ -1,6 +1,5 @@
 """SGD with PyTorch's rule (``torch.optim.SGD``)."""
 
-from minidl.backend import get_array_module
 from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
@@ -10,6 +9,7 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
 
 _KERNEL, _REFERENCE = update_rule("sgd", flavour="pytorch")
@@ -97,8 +97,7 @@ class SGD(Optimizer):
                     state = self.state[p]
                     buffer = state.get("momentum_buffer")
                     if buffer is None:  # PyTorch starts the buffer at the first gradient
-                        buffer = state["momentum_buffer"] = get_array_module(p.data).zeros_like(
-                            p.data)
+                        buffer = state["momentum_buffer"] = state_array(p)
                         first_step = True
                 fused_update(
                     _KERNEL, _REFERENCE, p, grad, (buffer,),
