@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl
-from minidl import backend
-from minidl.backend import DeviceMismatchError
+from minidl import array_backend as backend
+from minidl.array_backend import DeviceMismatchError
 from minidl.errors import BackendUnavailableError
 from minidl.tensor import Tensor
 
