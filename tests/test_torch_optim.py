@@ -596,7 +596,9 @@ def test_scheduler_gives_pytorchs_exact_learning_rates(name, kwargs):
 
 def test_steplr_multiplies_as_behaviours_md_says():
     w = Tensor(np.ones(1), requires_grad=True)
-    sched = lr_scheduler.StepLR(optim.SGD([w], lr=1.0), step_size=1, gamma=0.7)
+    sgd = optim.SGD([w], lr=1.0)
+    sched = lr_scheduler.StepLR(sgd, step_size=1, gamma=0.7)
+    sgd.step()  # no gradient: nothing moves, but the order is the documented one
     sched.step()
     sched.step()
     assert sched.get_last_lr() == [0.48999999999999994]  # 1.0·0.7·0.7, not 0.7**2 = 0.49
@@ -655,6 +657,7 @@ def test_reduce_lr_on_plateau_matches_pytorch(kwargs):
 def test_scheduler_state_dict_resumes_the_same_sequence():
     mine, ours, real, theirs = _scheduled_pair("MultiStepLR",
                                                {"milestones": [3, 6], "gamma": 0.5})
+    mine.step()  # the optimizer steps first (no gradients: nothing moves)
     for _ in range(4):
         ours.step()
     saved_sched, saved_opt = ours.state_dict(), mine.state_dict()
@@ -664,6 +667,7 @@ def test_scheduler_state_dict_resumes_the_same_sequence():
         expected.append(ours.get_last_lr())
     w = [Tensor(np.ones(2), requires_grad=True) for _ in range(2)]
     mine2 = optim.SGD([{"params": [p], "lr": 9.0} for p in w])
+    mine2.step()
     mine2.load_state_dict(saved_opt)
     resumed = lr_scheduler.MultiStepLR(mine2, milestones=[1], gamma=0.1)
     resumed.load_state_dict(saved_sched)
@@ -765,3 +769,24 @@ def test_grad_given_as_a_tensor_and_non_contiguous_parameters_work():
     mine.zero_grad(set_to_none=False)
     assert ours.grad is grad_tensor  # the same Tensor, now zeros (as PyTorch's in-place zero)
     np.testing.assert_array_equal(ours.grad.data, np.zeros((4, 3)))
+
+
+def test_scheduler_stepped_before_the_optimizer_warns_as_pytorch():
+    def warnings_of(lib_optim, lib_sched, optimizer_first):
+        p = (torch.zeros(1, requires_grad=True) if lib_optim is torch.optim
+             else Tensor(np.zeros(1), requires_grad=True))
+        opt = lib_optim.SGD([p])
+        sched = lib_sched.StepLR(opt, step_size=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if optimizer_first:
+                p.grad = torch.ones(1) if lib_optim is torch.optim else np.ones(1)
+                opt.step()
+            sched.step()
+            sched.step()
+        return [str(w.message) for w in caught if "before `optimizer.step()`" in str(w.message)]
+
+    for optimizer_first in (False, True):
+        ours = warnings_of(optim, lr_scheduler, optimizer_first)
+        theirs = warnings_of(torch.optim, torch.optim.lr_scheduler, optimizer_first)
+        assert len(ours) == len(theirs) == (0 if optimizer_first else 1)

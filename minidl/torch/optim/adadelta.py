@@ -68,7 +68,7 @@ class Adadelta(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             rho = group["rho"]
             for p in group["params"]:

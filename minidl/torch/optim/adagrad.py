@@ -76,7 +76,7 @@ class Adagrad(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             for p in group["params"]:
                 grad = gradient_array(p)

@@ -80,7 +80,7 @@ class Adam(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             beta_1, beta_2 = (float(b) for b in group["betas"])
             lr, wd = group["lr"], group["weight_decay"]

@@ -201,6 +201,7 @@ class Optimizer:
         # alive by the key), never by id(), whose numbers are reused after garbage collection.
         self.state = defaultdict(dict)
         self.param_groups = []
+        self._step_count = 0  # calls of step(), for lr_scheduler's order warning
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             "Tensors or dicts, but got a Tensor: wrap it in a list, [param]")
@@ -308,7 +309,10 @@ class Optimizer:
         """
         raise NotImplementedError
 
-    def _run_closure(self, closure):
+    def _begin_step(self, closure):
+        """What every ``step()`` does first: count the step (schedulers check that the
+        optimizer stepped before them) and run the closure, returning its loss."""
+        self._step_count += 1
         return None if closure is None else closure()
 
     # ---- state_dict ---------------------------------------------------------------------

@@ -71,7 +71,7 @@ class RMSprop(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             alpha, momentum = group["alpha"], group["momentum"]
             centered, use_momentum = bool(group["centered"]), momentum > 0

@@ -82,7 +82,7 @@ class SGD(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             momentum = group["momentum"]
             use_momentum = momentum != 0
