@@ -123,7 +123,7 @@ def gradient_array(param):
         raise ShapeError(f"the gradient of a parameter of shape {tuple(data.shape)} has shape "
                          f"{tuple(grad.shape)}; .grad must have the parameter's shape")
     if grad.dtype != data.dtype:
-        grad = grad.astype(data.dtype)  # as PyTorch, which keeps .grad in the param's dtype
+        grad = grad.astype(data.dtype)  # as the Keras optimizers (PyTorch would refuse it)
     return grad
 
 
