@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import standin_device  # tests/ helper: a stand-in for a CuPy device
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from test_optimizer_kernels import assert_bitwise_equal, make_arrays
 
 import minidl.ops.elementwise as ew
@@ -21,6 +23,9 @@ import minidl.torch.optim as optim
 from minidl import Tensor, config
 from minidl import optimizers as keras_optimizers
 from minidl.torch.optim import lr_scheduler
+
+# A parity file: CI runs its hypothesis test a second time with other examples.
+pytestmark = pytest.mark.parity
 
 TOL = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 1e-5, "atol": 1e-6}}
 SHAPES = [(4, 3), (3,), (2, 2, 2)]
@@ -505,6 +510,20 @@ def test_pytorch_flavour_kernels_match_their_twins_bitwise(dtype, size):
             if size >= 33:  # NaN/Inf gradients spoil only their own weights
                 assert not np.isfinite(a[0][:3]).any(), what
                 assert np.isfinite(a[0][3:]).all(), what
+
+
+@given(size=st.integers(0, 300), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_pytorch_flavour_kernels_match_their_twins_on_random_inputs(size, seed, dtype):
+    for what, kernel, reference, build, scalars in _torch_flavour_cases(dtype):
+        arrays = build(*make_arrays(size, dtype, seed))
+        a = [x.copy() for x in arrays]
+        b = [x.copy() for x in arrays]
+        with np.errstate(all="ignore"):  # NaN/Inf gradients are deliberate
+            kernel(*a, *scalars)
+            reference(*b, *scalars)
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_bitwise_equal(x, y, f"{what}, size {size}, seed {seed}, array {i}")
 
 
 @pytest.mark.parametrize("name, kwargs", [
