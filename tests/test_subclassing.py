@@ -144,6 +144,28 @@ def test_training_reaches_a_dropout_even_when_call_does_not_pass_it():
     np.testing.assert_array_equal(model.predict(x, verbose=0), x)
 
 
+def test_a_models_own_build_runs_once_even_when_called_directly():
+    class Scaled(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(3)
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+        def call(self, inputs):
+            return self.dense(inputs) * self.scale
+
+    model = Scaled()
+    model.build((None, 4))
+    assert model.built and [w.name for w in model.weights] == ["scaled/scale"]
+    out = model(X)
+    assert [w.name for w in model.weights] == ["scaled/scale", "dense/kernel", "dense/bias"]
+    kernel, bias = model.dense.get_weights()
+    np.testing.assert_allclose(out.data, X @ kernel + bias, rtol=1e-6)
+    assert model.output_shape == (None, 3)
+
+
 # ---- what subclassed layers use ------------------------------------------------------------
 
 

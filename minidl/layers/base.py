@@ -2,6 +2,7 @@
 ``InputLayer``/``Input``, and the automatic names (``dense``, ``dense_1``, ...)."""
 
 
+import functools
 import inspect
 
 import numpy as np
@@ -194,6 +195,12 @@ class Layer:
         input_shape / input_dim: the input size without the batch axis, as Keras accepts on
             the first layer of a ``Sequential`` model.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not cls.__module__.startswith("minidl."):
+            cls.build = _marks_built(build)
 
     def __new__(cls, *args, **kwargs):
         layer = object.__new__(cls)
@@ -617,6 +624,22 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
     layer.shape = layer.batch_input_shape
     layer.dtype = layer._keras_tensor.dtype
     return layer
+
+
+def _marks_built(build):
+    """A user's ``build``, wrapped as Keras wraps it: afterwards the layer is built (so a
+    direct ``layer.build(shape)`` is not repeated by the first call), and a model knows
+    its input shape."""
+    @functools.wraps(build)
+    def wrapped(self, input_shape=None, *args, **kwargs):
+        result = build(self, input_shape, *args, **kwargs)
+        self.built = True
+        is_model = hasattr(self, "compile")  # a layer's batch_input_shape means "declared"
+        if is_model and input_shape is not None and self.batch_input_shape is None:
+            self.batch_input_shape = _none_batch(input_shape)
+        return result
+
+    return wrapped
 
 
 def _is_plain(value):

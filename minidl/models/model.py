@@ -63,6 +63,20 @@ class Model(Layer):
         trainable: False freezes every layer inside.
     """
 
+    # Training bookkeeping that never holds a layer: set past the attribute tracking, so
+    # the per-step look-ups of weights and losses never scan these lists.
+    _UNTRACKED = frozenset({
+        "compiled_metrics", "_metric_names", "_metric_weighted", "_metric_outputs",
+        "_output_losses", "_output_loss_names", "_output_loss_sums", "_trainable_cache",
+        "loss", "_compile_config", "history",
+    })
+
+    def __setattr__(self, name, value):
+        if name in Model._UNTRACKED:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def __new__(cls, *args, **kwargs):
         # As Keras: Model(inputs, outputs) is a functional model.
         if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
@@ -184,7 +198,10 @@ class Model(Layer):
             self.build(_shape_of(x))
         if self._call_losses:
             del self._call_losses[:]
-        return self._run_call(x, training, kwargs)
+        outputs = self._run_call(x, training, kwargs)
+        if self.output_shape is None:  # a user's build() built the model: learn it here
+            self.output_shape = _none_batch(_shape_of(outputs))
+        return outputs
 
     def call(self, inputs, training=False):
         raise NotImplementedError(
