@@ -168,6 +168,18 @@ def stack_cases(draw):
 
 
 @st.composite
+def pad_value_cases(draw):
+    shape = draw(SHAPES_1D_UP)
+    widths = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in shape)
+    return [shape], {"pad_width": widths, "value": draw(st.sampled_from([0.0, -1.5]))}
+
+
+def torch_pad_value(t, pad_width, value):
+    # F.pad lists the (before, after) pairs from the last axis to the first.
+    return F.pad(t, [n for pair in reversed(pad_width) for n in pair], value=value)
+
+
+@st.composite
 def where_cases(draw):
     shapes = draw(
         hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=4)
@@ -575,6 +587,7 @@ ROWS = [
         lambda *xs, axis: torch.cat(xs, axis), concatenate_cases()),
     Row("stack", lambda *xs, axis: ops.stack(xs, axis),
         lambda *xs, axis: torch.stack(xs, axis), stack_cases()),
+    Row("pad_value", ops.pad, torch_pad_value, pad_value_cases()),
     # ---- neural-network ops ------------------------------------------------------------
     Row("softmax", ops.softmax, lambda x, axis: torch.softmax(x, axis), softmax_cases()),
     Row("log_softmax", ops.log_softmax, lambda x, axis: torch.log_softmax(x, axis),
