@@ -153,6 +153,12 @@ class Op:
 
     Ops with settings (an axis, a slope) take them as keyword arguments in ``__init__``.
     Users call ``MyOp.apply(*tensors, **settings)``, which runs forward and records the op.
+
+    An op defined outside the minidl package is checked as it runs: ``apply`` raises
+    ``GraphError`` if ``forward`` returns anything but an array; ``backward()`` raises
+    ``GraphError`` if ``backward`` returns anything but a tuple with one array (or None)
+    per input, and ``ShapeError`` for a gradient whose shape is neither its input's nor one
+    the input was broadcast to. Each message names the op, the input and what came back.
     """
 
     inputs = None  # the input Tensors; None once the graph is freed

@@ -103,3 +103,17 @@ def test_07_mnist_convnet_learns_and_times_its_epochs():
     assert re.search(r"Epoch 1 took [0-9.]+ s", out), out
     acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
     assert acc > 0.7  # one epoch (43 steps) on 5,400 images; chance is 0.10
+
+
+def test_09_test_your_own_layer_passes_the_right_gradients_and_reports_the_wrong_one():
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "09_test_your_own_layer.py"),
+                             "--quick"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "test_gate_op: ok" in out and "test_gated_dense_gradients: ok" in out
+    # The broken gate's report names x, V and c (inputs 0, 3, 4) and not W or b.
+    assert "wrong gradients for 3 of 5 differentiated inputs" in out
+    assert re.search(r"input 4 \(shape \(2,\)\): 2 of 2 elements wrong; worst at index "
+                     r"\(\d,\): x = ", out), out
