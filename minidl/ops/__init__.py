@@ -11,6 +11,9 @@ signatures (``numpy.py`` for the NumPy-like ones, ``nn_api.py`` for ``relu``, ``
     Tensor([1., 4.], dtype=float32)
 """
 
+# NOTE: `shape` is the submodule minidl.ops.shape, made callable: keras.ops.shape(x).
+from minidl.ops import shape
+
 # minidl's own functional forms (Keras has no such names, or ours is a superset: var's ddof).
 from minidl.ops.elementwise import erf
 from minidl.ops.nn import dropout, sigmoid_binary_cross_entropy, softmax_cross_entropy
@@ -81,7 +84,6 @@ from minidl.ops.numpy import (
     ravel,
     reshape,
     round,
-    shape,
     sign,
     size,
     sqrt,
