@@ -25,12 +25,14 @@ from minidl.layers.base import (
     unique_name,
 )
 from minidl.layers.core import Activation, Dense
+from minidl.layers.core_lambda import Lambda
 from minidl.layers.regularization import Dropout
 from minidl.layers.reshaping import Flatten
 
 LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
 )}
+LAYERS["Lambda"] = Lambda
 
 
 def get(class_name):
@@ -43,4 +45,5 @@ def get(class_name):
 __all__ = [
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU",
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
+    "Lambda",
 ]  # fmt: skip
