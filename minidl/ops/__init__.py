@@ -14,9 +14,24 @@ signatures (``numpy.py`` for the NumPy-like ones, ``nn_api.py`` for ``relu``, ``
 # NOTE: `shape` is the submodule minidl.ops.shape, made callable: keras.ops.shape(x).
 from minidl.ops import shape
 
-# minidl's own functional forms (Keras has no such names, or ours is a superset: var's ddof).
+# minidl's own functional forms (Keras has no such names, or ours is a superset: var's ddof),
+# and convolution, pooling, normalization and embedding (minidl's signatures: see ops/conv.py).
+from minidl.ops.conv import (
+    avg_pool,
+    conv,
+    conv_transpose,
+    depthwise_conv,
+    global_avg_pool,
+    global_max_pool,
+    max_pool,
+)
 from minidl.ops.elementwise import erf
-from minidl.ops.nn import dropout, sigmoid_binary_cross_entropy, softmax_cross_entropy
+from minidl.ops.nn import (
+    dropout,
+    embedding,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+)
 
 # Keras 3's keras.ops names, signatures and defaults.
 from minidl.ops.nn_api import (
@@ -32,6 +47,7 @@ from minidl.ops.nn_api import (
     softplus,
     swish,
 )
+from minidl.ops.norm import batch_norm
 from minidl.ops.numpy import (
     abs,
     absolute,
@@ -101,7 +117,7 @@ from minidl.ops.numpy import (
     zeros_like,
 )
 from minidl.ops.reduce import var
-from minidl.ops.shape import flatten
+from minidl.ops.shape import flatten, pad
 
 __all__ = [
     "abs", "absolute", "add", "all", "amax", "amin", "any", "arange", "argmax", "argmin",
@@ -114,4 +130,6 @@ __all__ = [
     "shape", "sigmoid", "sigmoid_binary_cross_entropy", "sign", "silu", "size", "softmax",
     "softmax_cross_entropy", "softplus", "sqrt", "square", "squeeze", "stack", "std", "subtract",
     "sum", "swish", "tanh", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
+    "avg_pool", "conv", "conv_transpose", "depthwise_conv", "global_avg_pool",
+    "global_max_pool", "max_pool", "batch_norm", "embedding", "pad",
 ]  # fmt: skip
