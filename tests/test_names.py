@@ -197,3 +197,99 @@ def test_tensorboard_refuses_what_it_does_not_write():
     pytest.importorskip("tensorboard")
     with pytest.raises(ValueError, match="histogram_freq"):
         keras.callbacks.TensorBoard(histogram_freq=1)
+
+
+# ---- item 6: errors that point at the real mistake -------------------------------------------
+
+
+def _no_side_effects(model, action, exc_type, *fragments):
+    """``action()`` raises ``exc_type`` with every fragment, and changes no weight."""
+    before = [w.copy() for w in model.get_weights()]
+    iterations = int(model.optimizer.iterations) if model.optimizer is not None else None
+    with pytest.raises(exc_type) as info:
+        action()
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    for b, a in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    if iterations is not None:
+        assert int(model.optimizer.iterations) == iterations
+    return message
+
+
+def _mnist_like(n=100):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 28, 28)).astype("float32"), rng.integers(0, 10, n)
+
+
+def test_a_missing_flatten_is_named_not_the_labels():
+    x, y = _mnist_like()
+    model = keras.Sequential([keras.Input((28, 28)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    message = _no_side_effects(model, lambda: model.fit(x, y, epochs=1, verbose=0),
+                               keras.ShapeError, "output has shape (None, 28, 10)",
+                               "Flatten()")
+    assert "expects y of integer labels" not in message
+    _no_side_effects(model, lambda: model.evaluate(x, y, verbose=0), keras.ShapeError,
+                     "Flatten()")
+
+
+def test_one_hot_targets_with_a_missing_flatten_also_point_at_the_output():
+    x, y = _mnist_like()
+    model = keras.Sequential([keras.Input((28, 28)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    _no_side_effects(model, lambda: model.fit(x, keras.utils.to_categorical(y, 10), verbose=0),
+                     keras.ShapeError, "(None, 28, 10)", "Flatten()")
+
+
+def test_an_output_of_the_wrong_width_names_the_number_of_units():
+    x = np.ones((12, 4), dtype="float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    _no_side_effects(model, lambda: model.fit(x, np.ones((12, 3)), verbose=0),
+                     keras.ShapeError, "(None, 1)", "give the last layer 3 units")
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    _no_side_effects(model, lambda: model.fit(x, np.eye(3)[np.arange(12) % 3], verbose=0),
+                     keras.ShapeError, "Dense(3, activation='softmax')")
+
+
+def test_a_list_of_inputs_for_a_one_input_model_says_so():
+    x, y = _mnist_like()
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    message = _no_side_effects(model, lambda: model.fit([x, x], y, verbose=0), ValueError,
+                               "has 1 input but x is a list of 2 arrays")
+    assert "2 samples" not in message
+    _no_side_effects(model, lambda: model.predict([x, x], verbose=0), ValueError,
+                     "has 1 input but x is a list of 2 arrays")
+    # Plain nested lists are data, not several inputs.
+    small = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    small.compile(optimizer="sgd", loss="mse")
+    small.fit([[1.0, 2.0], [3.0, 4.0]], [[1.0], [0.0]], verbose=0)
+
+
+def test_an_x_y_tuple_given_as_x_says_so():
+    x, y = _mnist_like()
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    message = _no_side_effects(model, lambda: model.fit((x, y), verbose=0), ValueError,
+                               "(x, y) tuple given as x", "model.fit(x, y)")
+    assert "ragged" not in message
+
+
+def test_sparse_crossentropy_on_one_sigmoid_unit_suggests_binary_crossentropy():
+    x = np.random.default_rng(0).random((20, 4)).astype("float32")
+    y = np.arange(20) % 2
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    _no_side_effects(model, lambda: model.fit(x, y, verbose=0), ValueError,
+                     "single unit", "loss='binary_crossentropy'")
+    # Keras trains categorical cross-entropy on one unit at loss 0.0; minidl refuses.
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    _no_side_effects(model, lambda: model.fit(x, y.reshape(-1, 1), verbose=0), ValueError,
+                     "single output unit", "loss is 0")
