@@ -817,4 +817,4 @@ def tensor(data, requires_grad=False, dtype=None):
 from minidl.ops import elementwise as _ew  # noqa: E402
 from minidl.ops import linalg as _linalg  # noqa: E402
 from minidl.ops import reduce as _reduce  # noqa: E402
-from minidl.ops import shape as _shape  # noqa: E402
+from minidl.ops import reshaping as _shape  # noqa: E402

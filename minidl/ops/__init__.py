@@ -1,7 +1,7 @@
 """The op library, and its functional forms: this package is ``keras.ops``.
 
 Each op is a class with ``forward`` and ``backward`` side by side (see ``minidl.tensor.Op``),
-in ``elementwise``, ``reduce``, ``shape``, ``linalg``, ``nn`` and ``fused``. The lowercase
+in ``elementwise``, ``reduce``, ``reshaping``, ``linalg``, ``nn`` and ``fused``. The lowercase
 functions here are thin wrappers that apply them: Keras 3's ``keras.ops`` names and
 signatures (``numpy.py`` for the NumPy-like ones, ``nn_api.py`` for ``relu``, ``softmax``,
 ``one_hot``, ...), plus minidl's own (``softmax_cross_entropy``, ``flatten``, ``var(ddof=)``).
@@ -10,9 +10,6 @@ signatures (``numpy.py`` for the NumPy-like ones, ``nn_api.py`` for ``relu``, ``
     >>> keras.ops.square(keras.ops.convert_to_tensor([1.0, -2.0]))
     Tensor([1., 4.], dtype=float32)
 """
-
-# NOTE: `shape` is the submodule minidl.ops.shape, made callable: keras.ops.shape(x).
-from minidl.ops import shape
 
 # minidl's own functional forms (Keras has no such names, or ours is a superset: var's ddof),
 # and convolution, pooling, normalization and embedding (minidl's signatures: see ops/conv.py).
@@ -100,6 +97,7 @@ from minidl.ops.numpy import (
     ravel,
     reshape,
     round,
+    shape,
     sign,
     size,
     sqrt,
@@ -117,7 +115,7 @@ from minidl.ops.numpy import (
     zeros_like,
 )
 from minidl.ops.reduce import var
-from minidl.ops.shape import flatten, pad
+from minidl.ops.reshaping import flatten, pad
 
 __all__ = [
     "abs", "absolute", "add", "all", "amax", "amin", "any", "arange", "argmax", "argmin",

@@ -27,7 +27,7 @@ from minidl.array_backend import get_array_module, get_backend
 from minidl.ops import elementwise as _ew
 from minidl.ops import linalg as _linalg
 from minidl.ops import reduce as _reduce
-from minidl.ops import shape as _shape
+from minidl.ops import reshaping as _shape
 from minidl.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------

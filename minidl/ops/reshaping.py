@@ -4,9 +4,6 @@ Their backward passes move the gradient back the same way: reshape it back, tran
 back, scatter it back into the positions that were read.
 """
 
-import sys
-import types
-
 from minidl.array_backend import get_array_module
 from minidl.errors import ShapeError
 from minidl.tensor import Op, Tensor
@@ -245,18 +242,3 @@ def pad(x, pad_width):
         raise ValueError(f"pad: pad_width must be non-negative int (before, after) pairs, got "
                          f"{pad_width!r}")
     return Pad.apply(x, pad_width=pairs)
-
-
-# ---- keras.ops.shape --------------------------------------------------------------------
-
-
-class _ShapeModule(types.ModuleType):
-    """This module, made callable: ``keras.ops.shape(x)`` is Keras's function giving the
-    shape of ``x`` as a tuple, while ``minidl.ops.shape`` has always been this module of
-    shape ops (``from minidl.ops import shape as shape_ops``). One object serves both."""
-
-    def __call__(self, x):
-        return tuple(x.shape) if hasattr(x, "shape") else tuple(get_array_module().shape(x))
-
-
-sys.modules[__name__].__class__ = _ShapeModule
