@@ -4,6 +4,7 @@
 importing ``minidl.utils`` neither needs nor loads the testing helpers.
 """
 
+from minidl.data_adapters import PyDataset
 from minidl.utils.numerical import normalize, to_categorical
 from minidl.utils.plotting import plot_history
 from minidl.utils.rng import set_random_seed
@@ -25,4 +26,5 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history", "gradcheck"]
+__all__ = ["to_categorical", "normalize", "set_random_seed", "plot_history", "gradcheck",
+           "PyDataset"]
