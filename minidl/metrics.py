@@ -605,9 +605,12 @@ def serialize(metric):
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
-def deserialize(config):
-    """The inverse of ``serialize`` (for the built-in metric classes)."""
+def deserialize(config, custom_objects=None):
+    """The inverse of ``serialize`` (for the built-in metric classes, and the classes given
+    in ``custom_objects``)."""
     class_name = config.get("class_name")
+    if class_name in (custom_objects or {}):
+        return custom_objects[class_name].from_config(config.get("config", {}))
     if class_name not in _CLASSES and class_name != "AutoAccuracy":
         raise ValueError(
             f"Unknown metric class_name {class_name!r}; expected one of {sorted(_CLASSES)}"
@@ -616,7 +619,7 @@ def deserialize(config):
     return cls.from_config(config.get("config", {}))
 
 
-def get(identifier):
+def get(identifier, custom_objects=None):
     """Resolve a metric identifier to a ``Metric`` whose ``name`` is the History key.
 
     Args:
@@ -632,6 +635,8 @@ def get(identifier):
             - a dict from ``serialize``;
             - a function ``fn(y_true, y_pred)`` returning one value per sample (wrapped in
               a ``MeanMetricWrapper`` named after the function).
+        custom_objects: ``{name: function or Metric class}``: a name found there means
+            that object (how a saved model's custom metrics are found again).
 
     Raises:
         ValueError: an unknown name (the message lists the valid ones).
@@ -642,7 +647,11 @@ def get(identifier):
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, dict):
-        return deserialize(identifier)
+        return deserialize(identifier, custom_objects)
+    if isinstance(identifier, str) and identifier in (custom_objects or {}):
+        metric = get(custom_objects[identifier])
+        metric.name = identifier
+        return metric
     if isinstance(identifier, str):
         if identifier.lower() in ("accuracy", "acc"):
             return AutoAccuracy(name=identifier)
