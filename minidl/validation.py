@@ -210,9 +210,10 @@ def check_not_several_arrays(model, x, y, name="x", targets_expected=True):
         )
     n_inputs = _model_input_count(model)
     if len(x) != n_inputs:
+        inputs = "one input" if n_inputs == 1 else f"{n_inputs} inputs"
         raise ValueError(
-            f"model '{getattr(model, 'name', '?')}' has {n_inputs} input"
-            f"{'s' if n_inputs != 1 else ''} but {name} is a {type(x).__name__} of {len(x)} "
+            f"model '{getattr(model, 'name', '?')}' has {inputs}, but {name} is a "
+            f"{type(x).__name__} of {len(x)} "
             f"arrays (shapes {shapes}); pass one array for a one-input model "
             f"({name}={name}[0]?), or build a model with {len(x)} inputs "
             "(keras.Input per input, then keras.Model(inputs=[...], outputs=...))"

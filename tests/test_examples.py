@@ -77,3 +77,18 @@ def test_06_backends_explains_the_missing_gpu_and_matches_the_jit_off_twins():
     assert "no GPU: device 'gpu'" in out or "a GPU is available" in out
     gap = float(re.search(r"same predictions to ([0-9.e+-]+)", out).group(1))
     assert gap < 1e-5
+
+
+def test_08_functional_and_subclassing():
+    out = run_example("08_functional_and_subclassing.py")
+    assert "Connected to" in out and "concatenate[0][0]" in out
+    assert ("History keys: ['digit_accuracy', 'digit_loss', 'even_accuracy', 'even_loss', "
+            "'loss']") in out
+    digit = float(re.search(r"Functional digit accuracy: ([0-9.]+)", out).group(1))
+    even = float(re.search(r"even accuracy: ([0-9.]+)", out).group(1))
+    subclassed = float(re.search(r"Subclassed accuracy: ([0-9.]+)", out).group(1))
+    quickstart = float(re.search(r"Quickstart accuracy: ([0-9.]+)", out).group(1))
+    assert digit > 0.6 and subclassed > 0.6 and quickstart > 0.6  # chance is 0.1
+    assert even > 0.6  # chance is 0.5
+    assert 'Model: "mlp"' in out and "linear (Linear)" in out and "(None, 64)" in out
+    assert "(rows sum to 1): [1. 1. 1. 1. 1.]" in out

@@ -262,10 +262,10 @@ def test_a_list_of_inputs_for_a_one_input_model_says_so():
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     message = _no_side_effects(model, lambda: model.fit([x, x], y, verbose=0), ValueError,
-                               "has 1 input but x is a list of 2 arrays")
+                               "has one input, but x is a list of 2 arrays")
     assert "2 samples" not in message
     _no_side_effects(model, lambda: model.predict([x, x], verbose=0), ValueError,
-                     "has 1 input but x is a list of 2 arrays")
+                     "has one input, but x is a list of 2 arrays")
     # Plain nested lists are data, not several inputs.
     small = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     small.compile(optimizer="sgd", loss="mse")

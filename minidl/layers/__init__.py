@@ -26,6 +26,24 @@ from minidl.layers.base import (
 )
 from minidl.layers.core import Activation, Dense
 from minidl.layers.core_lambda import Lambda
+from minidl.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from minidl.layers.regularization import Dropout
 from minidl.layers.reshaping import Flatten
 
@@ -33,6 +51,9 @@ LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
 )}
 LAYERS["Lambda"] = Lambda
+LAYERS.update({cls.__name__: cls for cls in (
+    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
+)})
 
 
 def get(class_name):
@@ -46,4 +67,6 @@ __all__ = [
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU",
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
     "Lambda",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
 ]  # fmt: skip
