@@ -214,6 +214,11 @@ def is_generator_like(x):
                                       and not hasattr(x, "shape"))
 
 
+def is_batch_source(x):
+    """True when ``x`` gives its own batches: a generator/iterator or a ``PyDataset``."""
+    return isinstance(x, PyDataset) or is_generator_like(x)
+
+
 def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_epoch=None,
                      shuffle=False, generator=None):
     """The adapter for ``x``, with Keras's rules on the other arguments.
@@ -250,4 +255,4 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
 
 
 __all__ = ["PyDataset", "ArrayDataAdapter", "GeneratorDataAdapter", "PyDatasetAdapter",
-           "get_data_adapter", "unpack_batch", "is_generator_like"]
+           "get_data_adapter", "unpack_batch", "is_generator_like", "is_batch_source"]

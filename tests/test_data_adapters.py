@@ -161,3 +161,74 @@ def test_pydataset_base_needs_len_and_getitem():
         len(keras.utils.PyDataset())
     with pytest.raises(NotImplementedError, match="__getitem__"):
         keras.utils.PyDataset()[0]
+
+
+# ---- through fit / evaluate / predict ---------------------------------------------------------
+
+
+def _regression(n=24):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]])).astype("float32")
+
+
+def _model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    return model
+
+
+def test_fit_on_a_pydataset_equals_fit_on_the_same_batches_of_arrays():
+    x, y = _regression()
+    from_arrays, from_dataset = _model(), _model()
+    h1 = from_arrays.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    dataset = Batches(x, y, batch_size=8)
+    h2 = from_dataset.fit(dataset, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h2.history["loss"], h1.history["loss"], rtol=1e-6)
+    for a, b in zip(from_dataset.get_weights(), from_arrays.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert dataset.epochs_ended == 3
+    assert from_dataset.evaluate(dataset, verbose=0) == pytest.approx(
+        from_arrays.evaluate(x, y, batch_size=8, verbose=0), rel=1e-6)
+    np.testing.assert_allclose(from_dataset.predict(Batches(x, y, 5), verbose=0),
+                               from_arrays.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_fit_on_a_generator_with_steps_and_validation_steps():
+    x, y = _regression()
+
+    def forever(batch_size):
+        while True:
+            for lo in range(0, len(x), batch_size):
+                yield x[lo:lo + batch_size], y[lo:lo + batch_size]
+
+    from_arrays, from_generator = _model(), _model()
+    h1 = from_arrays.fit(x, y, batch_size=6, epochs=2, shuffle=False, verbose=0,
+                         validation_data=(x, y))
+    h2 = from_generator.fit(forever(6), steps_per_epoch=4, epochs=2, verbose=0,
+                            validation_data=forever(24), validation_steps=1)
+    np.testing.assert_allclose(h2.history["loss"], h1.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(h2.history["val_loss"], h1.history["val_loss"], rtol=1e-6)
+    assert int(from_generator.optimizer.iterations) == 8
+
+
+def test_a_generator_with_sample_weights_weights_the_loss():
+    x, y = _regression(8)
+    model = _model()
+    w = np.linspace(0.0, 1.0, 8)
+    loss = model.evaluate(iter([(x, y, w)]), verbose=0)
+    per_sample = ((model.predict(x, verbose=0) - y) ** 2)[:, 0]
+    assert loss[0] == pytest.approx(np.sum(w * per_sample) / 8, rel=1e-5)
+
+
+def test_a_generator_of_bare_arrays_is_refused_even_in_predict():
+    x, y = _regression(8)
+    model = _model()
+    model.fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match="must give tuples"):
+        model.predict((x[i:i + 4] for i in (0, 4)), verbose=0)
+    np.testing.assert_allclose(model.predict(((x[i:i + 4],) for i in (0, 4)), verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="must give tuples"):
+        model.fit((x[i:i + 4] for i in (0, 4)), verbose=0)
