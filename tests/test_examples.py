@@ -92,3 +92,14 @@ def test_08_functional_and_subclassing():
     assert even > 0.6  # chance is 0.5
     assert 'Model: "mlp"' in out and "linear (Linear)" in out and "(None, 64)" in out
     assert "(rows sum to 1): [1. 1. 1. 1. 1.]" in out
+
+
+def test_07_mnist_convnet_learns_and_times_its_epochs():
+    out = run_example("07_mnist_convnet.py")
+    assert 'Model: "sequential' in out and "Total params: 34,826" in out
+    # 6,000 images, validation_split=0.1 -> 5,400 train -> 43 steps of 128
+    assert re.search(r"43/43 ━+ \d+s \d+(ms|us)/step - accuracy: 0\.\d{4} - loss: "
+                     r"\d\.\d{4} - val_accuracy: 0\.\d{4} - val_loss: \d\.\d{4}", out), out
+    assert re.search(r"Epoch 1 took [0-9.]+ s", out), out
+    acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
+    assert acc > 0.7  # one epoch (43 steps) on 5,400 images; chance is 0.10
