@@ -1134,6 +1134,9 @@ class LambdaCallback(Callback):
             setattr(self, name, function)  # The instance attribute replaces the hook.
 
 
+# TensorBoard lives in its own file: it needs the optional `tensorboard` package.
+from minidl.tensorboard_logger import TensorBoard  # noqa: E402
+
 __all__ = [
     "CSVLogger",
     "Callback",
@@ -1146,5 +1149,6 @@ __all__ = [
     "ProgbarLogger",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
+    "TensorBoard",
     "infer_mode",
 ]

@@ -723,15 +723,17 @@ class LossFunctionWrapper(Loss):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
         if "fn" not in config:  # a subclass such as MeanSquaredError: fn is built in
             return cls(**config)
         config = dict(config)
         fn = config.pop("fn")
         if isinstance(fn, str):
-            if fn not in _FUNCTIONS:
-                raise ValueError(f"Unknown loss function {fn!r} in config")
-            fn = _FUNCTIONS[fn]
+            found = (custom_objects or {}).get(fn) or _FUNCTIONS.get(fn)
+            if found is None:
+                raise ValueError(f"Unknown loss function {fn!r} in config; for your own "
+                                 f"function pass custom_objects={{{fn!r}: {fn}}}")
+            fn = found
         return cls(fn, **config)
 
     def __repr__(self):
@@ -1081,22 +1083,26 @@ def serialize(loss):
     return getattr(loss, "__name__", None)
 
 
-def deserialize(config):
-    """The inverse of ``serialize``."""
+def deserialize(config, custom_objects=None):
+    """The inverse of ``serialize``; ``custom_objects`` maps the names of your own loss
+    functions and classes to them (as Keras's ``load_model(custom_objects=...)``)."""
     if isinstance(config, str):
-        return get(config)
+        return get(config, custom_objects)
     class_name = config.get("class_name")
-    cls = _CLASSES.get(class_name) or {
+    cls = (custom_objects or {}).get(class_name) or _CLASSES.get(class_name) or {
         "LossFunctionWrapper": LossFunctionWrapper, "Crossentropy": Crossentropy,
     }.get(class_name)  # fmt: skip
     if cls is None:
         raise ValueError(
-            f"Unknown loss class_name {class_name!r}; expected one of {sorted(_CLASSES)}"
+            f"Unknown loss class_name {class_name!r}; expected one of {sorted(_CLASSES)}, or "
+            "pass your own class in custom_objects"
         )
+    if cls is LossFunctionWrapper:
+        return cls.from_config(config.get("config", {}), custom_objects)
     return cls.from_config(config.get("config", {}))
 
 
-def get(identifier):
+def get(identifier, custom_objects=None):
     """Resolve a loss identifier to a callable ``Loss`` (or ``None`` for ``None``).
 
     Accepted identifiers, as in Keras 3's ``compile``:
@@ -1112,6 +1118,9 @@ def get(identifier):
       ``serialize``, or any function ``fn(y_true, y_pred)`` returning per-sample losses
       (wrapped).
 
+    A name found in ``custom_objects`` (``{name: function or Loss class}``) means that
+    object, before the built-in names.
+
     NOTE: ``keras.losses.get("mse")`` returns the bare function; ``compile`` then wraps it.
     Here ``get`` does the wrapping, so every result reduces to a scalar the same way.
 
@@ -1124,7 +1133,9 @@ def get(identifier):
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, dict):
-        return deserialize(identifier)
+        return deserialize(identifier, custom_objects)
+    if isinstance(identifier, str) and identifier in (custom_objects or {}):
+        return get(custom_objects[identifier])
     if isinstance(identifier, str):
         if identifier.lower() in ("crossentropy", "ce"):
             return Crossentropy(name=identifier)

@@ -56,7 +56,13 @@ class Metric:
     """
 
     def __init__(self, name=None, dtype=None):
-        self.name = name or snake_case(type(self).__name__)
+        if name is None:
+            # As Keras: an unnamed metric gets the class's snake_case name, made unique in
+            # the session (precision, precision_1, ...; clear_session() restarts the count).
+            from minidl.layers.base import unique_name
+
+            name = unique_name(snake_case(type(self).__name__))
+        self.name = name
         self.dtype = dtype
 
     def update_state(self, *args, **kwargs):
@@ -477,6 +483,86 @@ class Poisson(MeanMetricWrapper):
         super().__init__(_loss_metric(losses_module.poisson), name=name, dtype=dtype)
 
 
+class Sum(Metric):
+    """The (weighted) sum of every value seen: ``Σ w_i · v_i``.
+
+    >>> m = Sum()
+    >>> m.update_state([1, 3, 5, 7])
+    >>> m.result()
+    16.0
+    """
+
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = 0.0
+
+    def update_state(self, values, sample_weight=None):
+        values = _to_numpy(_array(values, "values")).astype(np.float64)
+        if sample_weight is not None:
+            weights = _to_numpy(_array(sample_weight, "sample_weight")).astype(np.float64)
+            values, weights = squeeze_or_expand_to_same_rank(values, weights)
+            values = values * weights
+        self.total += float(values.sum())
+
+    def result(self):
+        return self.total
+
+    def reset_state(self):
+        self.total = 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# Top-k accuracy
+# ---------------------------------------------------------------------------------------
+
+
+def _in_top_k(targets, predictions, k):
+    """1.0 where the target class's score is among the ``k`` highest of its row.
+
+    Ties at the k-th place count as in the top k (as TensorFlow's ``in_top_k``): the target
+    is in when fewer than ``k`` classes score strictly higher.
+    """
+    rows = np.arange(len(targets))
+    target_scores = predictions[rows, targets]
+    higher = (predictions > target_scores[:, None]).sum(axis=-1)
+    return (higher < k).astype(np.float64)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """Per sample: is the one-hot target's class among the ``k`` highest scores?"""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    _same_shape(y_true, y_pred, "top_k_categorical_accuracy")
+    return _in_top_k(y_true.argmax(axis=-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """Per sample: is the integer label's class among the ``k`` highest scores?"""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = y_true.reshape(len(y_pred)) if y_true.size == len(y_pred) else y_true
+    if labels.ndim != 1:
+        raise ShapeError(f"sparse_top_k_categorical_accuracy expects one integer label per "
+                         f"sample, got y_true of shape {y_true.shape} for y_pred of shape "
+                         f"{y_pred.shape}")
+    return _in_top_k(labels.astype(np.int64), y_pred, k)
+
+
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot target is among the ``k`` highest predictions (default 5)."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the integer label is among the ``k`` highest predictions (default 5)."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+
+
+# Precision, Recall, AUC, F1Score: counts of true/false positives/negatives.
+from minidl.confusion_metrics import AUC, F1Score, FBetaScore, Precision, Recall  # noqa: E402
+
 # ---------------------------------------------------------------------------------------
 # get()
 # ---------------------------------------------------------------------------------------
@@ -488,6 +574,8 @@ _CLASSES = {
         MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
         MeanSquaredLogarithmicError, RootMeanSquaredError, BinaryCrossentropy,
         CategoricalCrossentropy, SparseCategoricalCrossentropy, Hinge, KLDivergence, Poisson,
+        Sum, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC,
+        F1Score, FBetaScore,
     )
 }  # fmt: skip
 
@@ -517,9 +605,12 @@ def serialize(metric):
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
-def deserialize(config):
-    """The inverse of ``serialize`` (for the built-in metric classes)."""
+def deserialize(config, custom_objects=None):
+    """The inverse of ``serialize`` (for the built-in metric classes, and the classes given
+    in ``custom_objects``)."""
     class_name = config.get("class_name")
+    if class_name in (custom_objects or {}):
+        return custom_objects[class_name].from_config(config.get("config", {}))
     if class_name not in _CLASSES and class_name != "AutoAccuracy":
         raise ValueError(
             f"Unknown metric class_name {class_name!r}; expected one of {sorted(_CLASSES)}"
@@ -528,7 +619,7 @@ def deserialize(config):
     return cls.from_config(config.get("config", {}))
 
 
-def get(identifier):
+def get(identifier, custom_objects=None):
     """Resolve a metric identifier to a ``Metric`` whose ``name`` is the History key.
 
     Args:
@@ -544,6 +635,8 @@ def get(identifier):
             - a dict from ``serialize``;
             - a function ``fn(y_true, y_pred)`` returning one value per sample (wrapped in
               a ``MeanMetricWrapper`` named after the function).
+        custom_objects: ``{name: function or Metric class}``: a name found there means
+            that object (how a saved model's custom metrics are found again).
 
     Raises:
         ValueError: an unknown name (the message lists the valid ones).
@@ -554,7 +647,11 @@ def get(identifier):
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, dict):
-        return deserialize(identifier)
+        return deserialize(identifier, custom_objects)
+    if isinstance(identifier, str) and identifier in (custom_objects or {}):
+        metric = get(custom_objects[identifier])
+        metric.name = identifier
+        return metric
     if isinstance(identifier, str):
         if identifier.lower() in ("accuracy", "acc"):
             return AutoAccuracy(name=identifier)
@@ -568,7 +665,11 @@ def get(identifier):
             raise ValueError(
                 f"Unknown metric {identifier!r}. Valid names: {', '.join(_valid_names())}"
             )
-        return cls(name=identifier)
+        # Built unnamed first, as Keras does: a Precision made from "precision" uses up the
+        # name "precision", so a later Precision() is "precision_1"; the key stays the string.
+        metric = cls()
+        metric.name = identifier
+        return metric
     if inspect.isclass(identifier) and issubclass(identifier, Metric):
         return identifier()
     if callable(identifier):
@@ -585,6 +686,8 @@ __all__ = [
     "SparseCategoricalAccuracy", "AutoAccuracy", "MeanSquaredError", "MeanAbsoluteError",
     "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "RootMeanSquaredError",
     "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "Hinge",
-    "KLDivergence", "Poisson", "accuracy", "binary_accuracy", "categorical_accuracy",
+    "KLDivergence", "Poisson", "Sum", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy",
+    "Precision", "Recall", "AUC", "F1Score", "FBetaScore", "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy", "accuracy", "binary_accuracy", "categorical_accuracy",
     "sparse_categorical_accuracy", "get", "serialize", "deserialize",
 ]  # fmt: skip

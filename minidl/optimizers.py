@@ -68,11 +68,15 @@ list given to ``build``, with each variable's shape and dtype (float32 model -> 
 import inspect
 import math
 import numbers
+import operator
 import warnings
 
 import numpy as np
 
-from minidl import config
+from minidl import (
+    config,
+    schedules,  # keras.optimizers.schedules
+)
 from minidl.array_backend import backend_of, get_array_module, get_backend
 from minidl.errors import CheckpointError, DTypeError, ShapeError
 from minidl.jit import kernel
@@ -614,6 +618,91 @@ def _schedule_takes_step(schedule):
 
 
 # ---------------------------------------------------------------------------------------
+# The optimizer's scalars as Keras variables
+# ---------------------------------------------------------------------------------------
+
+
+class OptimizerVariable:
+    """A scalar of an optimizer seen as a Keras variable: ``optimizer.iterations``, and
+    ``optimizer.learning_rate`` when the rate is a float.
+
+    It reads the optimizer's current value each time (a live view, as a Keras variable is),
+    so ``lr = opt.learning_rate; lr.assign(1e-4)`` changes the optimizer and ``float(lr)``
+    then says so. It behaves as a number in arithmetic, comparisons, ``float()``,
+    ``round()`` and f-strings; ``assign`` goes through the optimizer's own checks.
+
+    >>> opt = SGD(learning_rate=0.1)
+    >>> opt.learning_rate.assign(0.05)
+    >>> float(opt.learning_rate), opt.learning_rate * 2
+    (0.05, 0.1)
+    """
+
+    __slots__ = ("_optimizer", "_attribute", "name", "dtype")
+    __hash__ = None  # mutable, and == compares values
+
+    def __init__(self, optimizer, attribute, name, dtype):
+        self._optimizer = optimizer
+        self._attribute = attribute  # the optimizer's public attribute it reads and sets
+        self.name = name
+        self.dtype = np.dtype(dtype)
+
+    def _read(self):
+        value = self._optimizer._learning_rate if self._attribute == "learning_rate" \
+            else self._optimizer._iterations
+        return float(value) if self.dtype.kind == "f" else int(value)
+
+    def numpy(self):
+        """The value as a NumPy scalar (float32 for the rate, int64 for the iterations)."""
+        return self.dtype.type(self._read())
+
+    @property
+    def value(self):
+        return self.numpy()
+
+    def assign(self, value):
+        """Set the optimizer's value (the same checks as the constructor's)."""
+        setattr(self._optimizer, self._attribute, _plain(value))
+
+    def assign_add(self, delta):
+        self.assign(self._read() + _plain(delta))
+
+    def assign_sub(self, delta):
+        self.assign(self._read() - _plain(delta))
+
+    def __index__(self):
+        return operator.index(self._read())  # a TypeError for the (float) learning rate
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.numpy(), dtype=dtype)
+
+    def __repr__(self):
+        return f"<OptimizerVariable name={self.name} dtype={self.dtype} value={self._read()}>"
+
+
+def _delegate(name):
+    def method(self, *args):
+        return getattr(self._read(), name)(*(_plain(a) for a in args))
+
+    method.__name__ = name
+    return method
+
+
+# Numbers behave the same whether they are the variable or its value.
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+              "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__",
+              "__rmod__", "__pow__", "__rpow__", "__neg__", "__pos__", "__abs__", "__eq__",
+              "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__float__", "__int__",
+              "__bool__", "__round__", "__trunc__", "__floor__", "__ceil__", "__format__"):
+    setattr(OptimizerVariable, _name, _delegate(_name))
+numbers.Real.register(OptimizerVariable)  # so isinstance(..., numbers.Real) checks accept it
+
+
+def _plain(value):
+    """A Python number from an ``OptimizerVariable`` (or anything with a value)."""
+    return value._read() if isinstance(value, OptimizerVariable) else value
+
+
+# ---------------------------------------------------------------------------------------
 # Optimizer base
 # ---------------------------------------------------------------------------------------
 
@@ -697,26 +786,53 @@ class Optimizer:
     # ---- hyperparameters -------------------------------------------------------------
     @property
     def learning_rate(self):
-        """The learning rate of the next step (a schedule is evaluated at ``iterations``)."""
+        """The learning rate of the next step, as Keras gives it.
+
+        With a float rate: a variable (``OptimizerVariable``) with ``assign``, ``numpy()``
+        and ``float()``. With a schedule: the schedule's value at ``iterations``, a float
+        (so, as in Keras, it has no ``assign``).
+        """
+        if self._schedule is None:
+            return OptimizerVariable(self, "learning_rate", "learning_rate", config.floatx())
+        return self._current_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        value = _plain(value)
+        if self._schedule is not None and not callable(value):
+            raise TypeError(
+                "This optimizer was created with a learning rate schedule as its "
+                "`learning_rate` constructor argument, hence its learning rate is not "
+                "settable. If you need the learning rate to be settable, instantiate the "
+                f"optimizer with a float `learning_rate` argument. Received: {value!r}"
+            )
+        self._set_learning_rate(value, allow_zero=True)
+
+    def _current_learning_rate(self):
+        """The rate of the next step as a Python float (a schedule at ``iterations``)."""
         lr = self._learning_rate
         if self._schedule is None:
             return lr
         return float(lr(self._iterations) if self._schedule else lr())
 
-    @learning_rate.setter
-    def learning_rate(self, value):
-        self._set_learning_rate(value, allow_zero=True)
-
     def _set_learning_rate(self, value, allow_zero):
-        value = _check_learning_rate(value, allow_zero)
+        value = _check_learning_rate(_plain(value), allow_zero)
         # _schedule: None for a float; True for schedule(iterations); False for schedule().
         self._schedule = _schedule_takes_step(value) if callable(value) else None
         self._learning_rate = value
 
     @property
     def iterations(self):
-        """How many steps were applied (Keras's ``optimizer.iterations``), an int."""
-        return self._iterations
+        """How many steps were applied (Keras's ``optimizer.iterations``): an int64 variable
+        that counts training steps only and keeps counting across ``fit`` calls."""
+        return OptimizerVariable(self, "iterations", "iterations", "int64")
+
+    @iterations.setter
+    def iterations(self, value):
+        value = _plain(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"iterations must be an int >= 0. Received: {value!r}")
+        self._iterations = int(value)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Exempt variables from weight decay (call before ``build``), as Keras does.
@@ -1000,7 +1116,7 @@ class Optimizer:
         arrays = [self._gradient_array(g, v, i) for i, v, g in kept]
         arrays = self._clip(arrays)
 
-        lr = self.learning_rate
+        lr = self._current_learning_rate()
         t = self._iterations + 1
         wd = self.weight_decay or 0.0
         use_kernel = config.JIT_ENABLED
@@ -1100,7 +1216,13 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config_, custom_objects=None):
-        """A new optimizer (without state) from ``get_config()``'s dict."""
+        """A new optimizer (without state) from ``get_config()``'s dict; a schedule saved as
+        ``{"class_name": ..., "config": ...}`` is rebuilt (``custom_objects`` for one defined
+        in user code)."""
+        config_ = dict(config_)
+        if isinstance(config_.get("learning_rate"), dict):
+            config_["learning_rate"] = schedules.deserialize(config_["learning_rate"],
+                                                             custom_objects)
         return cls(**config_)
 
     def __repr__(self):
@@ -1354,7 +1476,7 @@ def deserialize(config_, custom_objects=None):
     if cls is None:
         raise ValueError(f"Unknown optimizer: {name!r}. Valid names are "
                          f"{sorted(ALL_OBJECTS_DICT)}")
-    return cls.from_config(dict(config_.get("config") or {}))
+    return cls.from_config(dict(config_.get("config") or {}), custom_objects)
 
 
 def get(identifier):
@@ -1382,5 +1504,5 @@ def get(identifier):
                      f"a name such as 'adam', a config dict or an Optimizer instance")
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "serialize",
-           "deserialize"]
+__all__ = ["Optimizer", "OptimizerVariable", "schedules", "SGD", "Adam", "AdamW", "RMSprop",
+           "Adagrad", "get", "serialize", "deserialize"]

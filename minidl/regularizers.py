@@ -128,13 +128,19 @@ class L1L2(Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
-def l1_l2(l1=0.01, l2=0.01):
-    """An ``L1L2`` regularizer with both factors defaulting to 0.01 (Keras 2's helper)."""
-    return L1L2(l1=l1, l2=l2)
+def _l1_l2_by_name():
+    """What the string ``"l1_l2"`` gives: ``L1L2(l1=0.01, l2=0.01)``, as Keras documents it."""
+    return L1L2(l1=0.01, l2=0.01)
 
+
+# Keras's lowercase aliases of the classes: keras.regularizers.l2(0.01) is L2(0.01), and
+# keras.regularizers.l1_l2() is L1L2() with both factors 0 (the class's defaults).
+l1 = L1
+l2 = L2
+l1_l2 = L1L2
 
 _CLASSES = {"Regularizer": Regularizer, "L1": L1, "L2": L2, "L1L2": L1L2}
-_NAMES = {"l1": L1, "l2": L2, "l1_l2": l1_l2, "l1l2": L1L2}
+_NAMES = {"l1": L1, "l2": L2, "l1_l2": _l1_l2_by_name, "l1l2": L1L2}
 
 
 def serialize(regularizer):
@@ -191,4 +197,5 @@ def get(identifier):
     )
 
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1_l2", "get", "serialize", "deserialize"]
+__all__ = ["Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get", "serialize",
+           "deserialize"]

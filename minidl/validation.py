@@ -173,8 +173,56 @@ class Data:
         return part(slice(0, at), self.name), part(slice(at, n), "validation_split")
 
 
+def _is_array_like(value):
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _model_input_count(model):
+    """How many inputs ``model`` takes (1 unless it lists several in ``model.inputs``)."""
+    inputs = getattr(model, "inputs", None)
+    return len(inputs) if isinstance(inputs, (list, tuple)) and inputs else 1
+
+
+def check_not_several_arrays(model, x, y, name="x", targets_expected=True):
+    """Catch two mistakes before ``x`` becomes one stacked array.
+
+    - ``fit((x, y))``: the targets packed into ``x`` with no ``y`` (NumPy would stack or
+      refuse the two as one ragged array);
+    - ``fit([x1, x2], y)`` on a model with one input: Keras would train on the first
+      array with only a warning; NumPy would stack them into ``len(list)`` "samples".
+
+    A list of nested lists of numbers (plain data) is not affected: only a list or tuple
+    whose items are arrays or tensors is.
+
+    Raises:
+        ValueError: either mistake, saying what was received and what to pass instead.
+    """
+    if not isinstance(x, (list, tuple)) or not x or not all(_is_array_like(a) for a in x):
+        return
+    shapes = ", ".join(str(tuple(a.shape)) for a in x)
+    if targets_expected and y is None and len(x) in (2, 3) and name == "x":
+        kind = "(x, y)" if len(x) == 2 else "(x, y, sample_weight)"
+        raise ValueError(
+            f"x is a {type(x).__name__} of {len(x)} arrays with shapes {shapes} and y is "
+            f"missing: it looks like a {kind} tuple given as x. Pass them separately, "
+            "model.fit(x, y), or yield such tuples from a generator or a "
+            "keras.utils.PyDataset"
+        )
+    n_inputs = _model_input_count(model)
+    if len(x) != n_inputs:
+        inputs = "one input" if n_inputs == 1 else f"{n_inputs} inputs"
+        raise ValueError(
+            f"model '{getattr(model, 'name', '?')}' has {inputs}, but {name} is a "
+            f"{type(x).__name__} of {len(x)} "
+            f"arrays (shapes {shapes}); pass one array for a one-input model "
+            f"({name}={name}[0]?), or build a model with {len(x)} inputs "
+            "(keras.Input per input, then keras.Model(inputs=[...], outputs=...))"
+        )
+
+
 def check_fit_data(model, x, y, sample_weight=None, class_weight=None, name="x"):
     """Check x, y and weights together; returns a ``Data``."""
+    check_not_several_arrays(model, x, y, name)
     x = as_array(x, name)
     y_name = _targets_name(name)
     if y is None:
@@ -272,7 +320,27 @@ def check_against_model(model, data, name):
     n_out = out[-1]
     label = _targets_name(name)
     loss_fn = getattr(model, "loss_fn", None)
+    one_target_per_sample = y.ndim == 1 or (
+        y.ndim == 2 and (y.shape[1] == 1 or not is_sparse_loss(loss_fn)))
+    if len(out) > 2 and one_target_per_sample:
+        # The model kept a spatial or sequence axis (a Dense on (None, 28, 28) acts on the
+        # last axis only): the labels are fine, the output has the wrong rank.
+        raise ShapeError(
+            f"the model's output has shape {tuple(out)}, but {label} has shape {y.shape}: "
+            f"one target per sample needs an output of shape (None, "
+            f"{'n_classes' if n_out is None else n_out}). The output still has the axes "
+            f"{tuple(out[1:-1])} of the input; add a Flatten() layer before the last Dense "
+            "layer (or a pooling layer), or reshape the data"
+        )
     if is_sparse_loss(loss_fn):
+        if n_out == 1:
+            raise ValueError(
+                f"sparse_categorical_crossentropy needs one output unit per class, but the "
+                f"model's output {tuple(out)} has a single unit, so the only valid label is 0. "
+                "For two classes with one sigmoid unit use loss='binary_crossentropy'; or "
+                "give the last layer one unit per class: Dense(n_classes, "
+                "activation='softmax')"
+            )
         if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
             raise DTypeError(
                 f"sparse_categorical_crossentropy expects integer class labels in {label}, "
@@ -302,6 +370,17 @@ def check_against_model(model, data, name):
                 f"categorical_crossentropy expects one-hot {label} of shape (n, {n_out}) "
                 f"to match the model's output {out}, got {y.shape}; for integer labels use "
                 "loss='sparse_categorical_crossentropy' or utils.to_categorical(y)"
+                + (f"; for {y.shape[-1]} classes give the last layer {y.shape[-1]} units: "
+                   f"Dense({y.shape[-1]}, activation='softmax')"
+                   if y.ndim == len(out) and y.shape[-1] != n_out else "")
+            )
+        if n_out == 1:
+            raise ValueError(
+                "categorical_crossentropy on a model with a single output unit: the class "
+                "probabilities over one unit always sum to 1.0 by themselves, so the loss is "
+                "0 and nothing trains. For two "
+                "classes use one sigmoid unit with loss='binary_crossentropy', or one unit "
+                "per class: Dense(n_classes, activation='softmax')"
             )
     elif is_elementwise_loss(loss_fn):
         # NOTE: NumPy would broadcast y of shape (n, 3) against outputs (n, 1) into an
@@ -313,6 +392,8 @@ def check_against_model(model, data, name):
                 f"loss '{_loss_name(loss_fn)}' compares {label} with the model's output "
                 f"element by element, but {label} has shape {y.shape} and the output "
                 f"{(None, *want)}; they must match (a trailing axis of size 1 may differ)"
+                + (f"; for {got[-1]} targets per sample give the last layer {got[-1]} units"
+                   if len(got) == len(want) and got[:-1] == want[:-1] else "")
             )
 
 
@@ -350,6 +431,7 @@ def check_predict_data(model, x):
     the input shows as NaN in that sample's output, as in Keras; the scan would cost a
     full pass over the data (about a tenth of predict's time on MNIST).
     """
+    check_not_several_arrays(model, x, None, "x", targets_expected=False)
     x = as_array(x, "x")
     if x.ndim == 0:
         raise ShapeError("x must have a batch axis, got a scalar")

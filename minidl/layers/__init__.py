@@ -27,6 +27,7 @@ from minidl.layers.base import (
 from minidl.layers.convolutional import Conv1D, Conv2D
 from minidl.layers.convolutional_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from minidl.layers.core import Activation, Dense
+from minidl.layers.core_lambda import Lambda
 from minidl.layers.embedding import Embedding
 from minidl.layers.merging import (
     Add,
@@ -81,6 +82,7 @@ LAYERS = {cls.__name__: cls for cls in (
     SpatialDropout2D, Rescaling, Normalization, RandomFlip, RandomRotation, RandomZoom,
     RandomTranslation, Embedding, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
 )}
+LAYERS["Lambda"] = Lambda
 LAYERS.update({cls.__name__: cls for cls in (
     Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
 )})
@@ -101,6 +103,7 @@ def get(class_name):
 __all__ = [
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU",
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
+    "Lambda",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout1D",

@@ -32,6 +32,9 @@ class Rescaling(Layer):
         super().__init__(**kwargs)
         self.scale, self.offset = scale, offset
 
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)  # elementwise: the shape is the input's
     def call(self, inputs, training=False):
         dtype = self.dtype or (inputs.dtype if inputs.dtype.kind == "f" else config.floatx())
         if inputs.dtype != dtype:  # integer pixels (uint8) become floats, as in Keras
@@ -189,6 +192,9 @@ class Normalization(Layer):
             return np.broadcast_to(value, self._broadcast_shape)
         return weight.data.reshape(self._broadcast_shape)
 
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)  # elementwise: the shape is the input's
     def call(self, inputs, training=False):
         if self.input_mean is None and float(self.count.to_numpy()) == 0:
             raise ValueError(
@@ -277,6 +283,9 @@ class _RandomImageLayer(Layer):
             return super().__call__(x[None], training=training)[0]
         return super().__call__(x, training=training)
 
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)  # elementwise: the shape is the input's
     def call(self, inputs, training=False):
         if not training:
             return inputs

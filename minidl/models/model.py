@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from minidl import callbacks as callbacks_module
-from minidl import config, debug, losses, optimizers, validation
+from minidl import config, data_adapters, debug, losses, optimizers, validation
 from minidl import metrics as metrics_module
 from minidl import random as mrandom
 from minidl.array_backend import get_backend
@@ -513,14 +513,10 @@ class Model(Layer):
         return cache
 
     def _check_data(self, x, y, sample_weight, class_weight=None, name="x"):
-        if (not self._multi_input() and isinstance(x, (list, tuple)) and len(x) > 1
-                and all(isinstance(a, (np.ndarray, Tensor)) for a in x)):
-            # Keras trains on the first array with only a warning: say it instead.
-            raise ValueError(
-                f"model '{self.name}' has one input, but {name} is a list of {len(x)} "
-                f"arrays; pass one array (or build a model with {len(x)} keras.Input "
-                "tensors to feed it several)"
-            )
+        if not self._multi_input():
+            # Keras trains on the first of several arrays with only a warning, and an
+            # (x, y) tuple given as x is read as two inputs: say which mistake it is.
+            validation.check_not_several_arrays(self, x, y, name)
         if self._multi_io():
             return multi_io.check_data(self, x, y, sample_weight, class_weight, name)
         return validation.check_fit_data(self, x, y, sample_weight, class_weight, name)
@@ -677,6 +673,11 @@ class Model(Layer):
         val_batch_size = validation.check_optional_positive_int(
             validation_batch_size, "validation_batch_size") or batch_size
         validation.check_validation_split(validation_split, validation_data)
+        if data_adapters.is_batch_source(x):
+            return self._fit_source(x, y, sample_weight, epochs, verbose, callbacks,
+                                    validation_split, validation_data, shuffle, class_weight,
+                                    initial_epoch, steps_per_epoch, validation_steps,
+                                    val_batch_size, validation_freq)
         data = self._check_data(x, y, sample_weight, None, "x")
         val = None
         if validation_data is not None:
@@ -707,17 +708,23 @@ class Model(Layer):
         # is switched back whatever happens, so an error cannot leave the slow mode on.
         anomaly_mode = debug.current_detector()
         try:
-            self._fit_epochs(cbs, data, val, batch_size, steps, epochs, initial_epoch,
-                             shuffle, val_batch_size, validation_freq)
+            self._fit_epochs(cbs, _array_batches(data, batch_size, steps, shuffle),
+                             None if val is None else _array_batches(val, val_batch_size),
+                             steps, epochs, initial_epoch, validation_freq)
         finally:
             debug.set_detector(anomaly_mode)
         self.history = cbs.history
         return self.history
 
-    def _fit_epochs(self, cbs, data, val, batch_size, steps, epochs, initial_epoch, shuffle,
-                    val_batch_size, validation_freq):
-        """The training loop of ``fit`` (its arguments are already checked)."""
-        n = len(data.x)
+    def _fit_epochs(self, cbs, train_batches, val_batches, steps, epochs, initial_epoch,
+                    validation_freq):
+        """The training loop of ``fit`` (its arguments are already checked).
+
+        ``train_batches(epoch)`` yields the epoch's ``(x, y, sample_weight)`` batches (arrays
+        cut and shuffled, or a generator's / PyDataset's batches, see ``data_adapters``);
+        ``val_batches(epoch)`` the validation batches, or is ``None``. ``steps`` is the number
+        of batches per epoch, ``None`` when a generator does not say.
+        """
         stop_on_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in cbs)
         logs = {}
         cbs.on_train_begin()
@@ -725,18 +732,13 @@ class Model(Layer):
             self._reset_metrics()
             self._start_epoch_streams(epoch)
             cbs.on_epoch_begin(epoch)
-            order = None
-            if shuffle:
-                order = mrandom.generator(f"shuffle/epoch{epoch}").permutation(n)
-            for step in range(steps):
-                lo, hi = step * batch_size, min((step + 1) * batch_size, n)
-                xb, yb, swb = data.batch(order[lo:hi] if shuffle else slice(lo, hi))
+            for step, (xb, yb, swb) in enumerate(train_batches(epoch)):
                 cbs.on_train_batch_begin(step)
                 try:
                     loss, y_pred = self._train_step(xb, yb, swb)
                 except NonFiniteError as exc:  # raised by debug.detect_anomaly()
                     raise _at_step(NonFiniteError(
-                        f"at epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps}: {exc}"
+                        f"at epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps or '?'}: {exc}"
                     ), epoch, step, exc) from exc
                 if not math.isfinite(loss):
                     if stop_on_nan:
@@ -745,23 +747,23 @@ class Model(Layer):
                         break
                     raise _at_step(NonFiniteError(
                         f"the loss became {loss} at epoch {epoch + 1}/{epochs}, batch "
-                        f"{step + 1}/{steps}; this step was not applied, so the weights are "
+                        f"{step + 1}/{steps or '?'}; this step was not applied, so the weights are "
                         "those after the last step with a finite loss. Lower the learning "
                         "rate, check the data for extreme values, find the op with "
                         "minidl.debug.detect_anomaly(), or add callbacks.TerminateOnNaN() "
                         "to stop quietly instead"
                     ), epoch, step)
-                self._update_metrics(loss, hi - lo, yb, y_pred, swb)
+                self._update_metrics(loss, len(xb), yb, y_pred, swb)
                 logs = self._collect_logs()
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             epoch_logs = dict(logs)
-            if val is not None and (epoch + 1) % validation_freq == 0:
+            if val_batches is not None and (epoch + 1) % validation_freq == 0:
                 # As Keras 3 (fit calls evaluate with its callbacks): the test hooks run
                 # around validation; the progress bar stays silent there.
                 cbs.on_test_begin()
-                val_logs = self._evaluate_data(val, val_batch_size, cbs)
+                val_logs = self._evaluate_batches(val_batches(epoch), cbs)
                 cbs.on_test_end(val_logs)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
@@ -777,18 +779,67 @@ class Model(Layer):
 
     # ---- evaluate / predict -----------------------------------------------------------
     def _evaluate_data(self, data, batch_size, cbs=None):
+        return self._evaluate_batches(_array_batches(data, batch_size)(None), cbs)
+
+    def _evaluate_batches(self, batches, cbs=None):
+        """Loss and metrics over ``batches`` of ``(x, y, sample_weight)``."""
         self._reset_metrics()
-        n = len(data.x)
-        for step in range(math.ceil(n / batch_size)):
-            lo, hi = step * batch_size, min((step + 1) * batch_size, n)
-            xb, yb, swb = data.batch(slice(lo, hi))
+        for step, (xb, yb, swb) in enumerate(batches):
             if cbs is not None:
                 cbs.on_test_batch_begin(step)
             loss, y_pred = self._test_step(xb, yb, swb)
-            self._update_metrics(loss, hi - lo, yb, y_pred, swb)
+            self._update_metrics(loss, len(xb), yb, y_pred, swb)
             if cbs is not None:
                 cbs.on_test_batch_end(step, self._collect_logs())
         return self._collect_logs()
+
+    def _checked_batches(self, adapter, name="x"):
+        """A data adapter's batches, each checked (and the model built on the first) as
+        arrays given to ``fit`` would be, then cast to the model's dtype."""
+        for xb, yb, swb in adapter.batches():
+            yield self._checked_data(xb, yb, swb, None, name).batch(slice(None))
+        adapter.on_epoch_end()
+
+    def _fit_source(self, x, y, sample_weight, epochs, verbose, callbacks, validation_split,
+                    validation_data, shuffle, class_weight, initial_epoch, steps_per_epoch,
+                    validation_steps, val_batch_size, validation_freq):
+        """``fit`` on a generator or a ``PyDataset`` (see ``data_adapters``)."""
+        if validation_split:
+            raise ValueError("validation_split is not supported when x is a generator or a "
+                             "PyDataset: give validation_data instead")
+        if class_weight is not None:
+            raise ValueError("class_weight is not supported when x is a generator or a "
+                             "PyDataset: yield (x, y, sample_weight) batches instead")
+        adapter = data_adapters.get_data_adapter(x, y, sample_weight,
+                                                 steps_per_epoch=steps_per_epoch,
+                                                 shuffle=shuffle)
+        val_adapter = None
+        if validation_data is not None:
+            if data_adapters.is_batch_source(validation_data):
+                val_adapter = data_adapters.get_data_adapter(
+                    validation_data, steps_per_epoch=validation_steps)
+            else:
+                val_x, val_y, *val_sw = validation_data
+                val_adapter = data_adapters.get_data_adapter(
+                    val_x, val_y, val_sw[0] if val_sw else None, batch_size=val_batch_size,
+                    steps_per_epoch=validation_steps)
+        cbs = callbacks_module.CallbackList(
+            callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+            verbose=verbose, epochs=epochs, steps=adapter.steps_per_epoch,
+        )
+        self.stop_training = False
+        self._trainable_cache = None
+        anomaly_mode = debug.current_detector()
+        try:
+            self._fit_epochs(
+                cbs, lambda epoch: self._checked_batches(adapter),
+                None if val_adapter is None
+                else lambda epoch: self._checked_batches(val_adapter, "validation_data"),
+                adapter.steps_per_epoch, epochs, initial_epoch, validation_freq)
+        finally:
+            debug.set_detector(anomaly_mode)
+        self.history = cbs.history
+        return self.history
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
@@ -797,6 +848,17 @@ class Model(Layer):
         self._require_compiled("evaluate")
         batch_size = validation.check_batch_size(batch_size, "batch_size")
         verbose = validation.check_verbose(verbose)
+        if data_adapters.is_batch_source(x):
+            adapter = data_adapters.get_data_adapter(x, y, sample_weight,
+                                                     steps_per_epoch=steps)
+            cbs = callbacks_module.CallbackList(
+                callbacks, add_history=False, add_progbar=verbose != 0, model=self,
+                verbose=verbose, epochs=1, steps=adapter.steps_per_epoch,
+            )
+            cbs.on_test_begin()
+            logs = self._evaluate_batches(self._checked_batches(adapter), cbs)
+            cbs.on_test_end(logs)
+            return self._format_results(logs, return_dict)
         data = self._checked_data(x, y, sample_weight)
         n_steps = math.ceil(len(data.x) / batch_size)
         cbs = callbacks_module.CallbackList(
@@ -822,6 +884,8 @@ class Model(Layer):
         """The model's outputs for ``x`` as a NumPy array (Dropout inactive)."""
         batch_size = validation.check_batch_size(batch_size, "batch_size")
         verbose = validation.check_verbose(verbose)
+        if data_adapters.is_batch_source(x):
+            return self._predict_source(x, verbose, steps, callbacks)
         x = self._checked_inputs(x)
         n = len(x)
         n_steps = math.ceil(n / batch_size)
@@ -847,6 +911,27 @@ class Model(Layer):
         columns = zip(*(tree.flatten(o) for o in outputs))
         joined = iter([np.concatenate(c, axis=0) for c in columns])
         return tree.map_structure(lambda _: next(joined), outputs[0])
+
+    def _predict_source(self, x, verbose, steps, callbacks):
+        """``predict`` on a generator or a ``PyDataset``: each batch's ``x`` (the first item
+        of its tuple; a bare array is refused, as Keras does)."""
+        adapter = data_adapters.get_data_adapter(x, steps_per_epoch=steps)
+        cbs = callbacks_module.CallbackList(
+            callbacks, add_history=False, add_progbar=verbose != 0, model=self,
+            verbose=verbose, epochs=1, steps=adapter.steps_per_epoch,
+        )
+        cbs.on_predict_begin()
+        outputs = []
+        with no_grad():
+            for step, (xb, _, _) in enumerate(adapter.batches()):
+                cbs.on_predict_batch_begin(step)
+                outputs.append(self(self._checked_inputs(xb), training=False).to_numpy())
+                cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        adapter.on_epoch_end()
+        cbs.on_predict_end()
+        if not outputs:
+            raise ValueError("predict got no batches from the generator or PyDataset")
+        return np.concatenate(outputs, axis=0)
 
     def predict_on_batch(self, x):
         """The model's outputs for one batch, as a NumPy array."""
@@ -996,6 +1081,23 @@ def _is_subclassed(model):
     from minidl.models.sequential import Sequential
 
     return not isinstance(model, (Functional, Sequential))
+
+
+def _array_batches(data, batch_size, steps=None, shuffle=False):
+    """``batches(epoch)``: the ``(x, y, sample_weight)`` batches of array data for one
+    epoch, reshuffled from the epoch's own random stream when ``shuffle`` (so resuming at
+    ``initial_epoch`` replays the same order); at most ``steps`` batches."""
+    n = len(data.x)
+    if steps is None:
+        steps = math.ceil(n / batch_size)
+
+    def batches(epoch):
+        order = mrandom.generator(f"shuffle/epoch{epoch}").permutation(n) if shuffle else None
+        for step in range(steps):
+            lo, hi = step * batch_size, min((step + 1) * batch_size, n)
+            yield data.batch(order[lo:hi] if shuffle else slice(lo, hi))
+
+    return batches
 
 
 def _shape_of_data(x):

@@ -5,6 +5,7 @@ drawings of the autograd graph (``plot_graph``) and of a model (``plot_model``).
 each is imported on first access, so importing ``minidl.utils`` loads none of them.
 """
 
+from minidl.data_adapters import PyDataset
 from minidl.utils.numerical import normalize, to_categorical
 from minidl.utils.plotting import plot_history
 from minidl.utils.rng import set_random_seed
@@ -32,5 +33,5 @@ def __dir__():
 
 __all__ = [
     "to_categorical", "normalize", "set_random_seed", "plot_history", "gradcheck", "plot_graph",
-    "plot_model",
+    "plot_model", "PyDataset",
 ]
