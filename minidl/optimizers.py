@@ -96,16 +96,44 @@ def _flush_threshold(dtype):
 # - ``decay = weight_decay·lr`` (0 when off), applied first: ``var -= var·decay``;
 # - every float scalar has the arrays' dtype; ``tiny`` is the denormal flush threshold.
 # The twin performs the same float operations in the same order, so results are bitwise equal.
+#
+# The flavour: ``pytorch=True`` (a trailing argument, False by default) switches a kernel to
+# PyTorch's form of the same rule, for ``minidl.torch.optim``. The two libraries differ in
+# where ε and the bias corrections go, in what a momentum buffer holds (Keras folds the lr into
+# it, PyTorch does not) and in weight decay: PyTorch's ``weight_decay`` is an L2 term added to
+# the gradient, ``g + l2·var`` (its AdamW uses ``decay`` as Keras does). The PyTorch branch
+# uses its own variable names so that Numba never widens the Keras loop's types with the
+# float64 defaults of the PyTorch-only scalars (a Keras call compiles with them omitted).
 # ---------------------------------------------------------------------------------------
 
 
 @kernel
-def _sgd_kernel(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov):
+def _sgd_kernel(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov,
+                pytorch=False, l2=0.0, one_minus_dampening=1.0, first_step=False):
     zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
+        if pytorch:
+            # PyTorch: the buffer b holds no lr; it starts as the gradient itself.
+            gt = grad[i]
+            if l2 != 0:
+                gt = gt + w * l2
+            if use_momentum:
+                if first_step:
+                    bt = gt
+                else:
+                    bt = m[i] * momentum + gt * one_minus_dampening
+                if abs(bt) < tiny:
+                    bt = zero
+                m[i] = bt
+                if nesterov:
+                    gt = gt + bt * momentum
+                else:
+                    gt = bt
+            var[i] = w - gt * lr
+            continue
         g = grad[i]
         if use_momentum:
             mi = m[i] * momentum - g * lr
@@ -121,11 +149,29 @@ def _sgd_kernel(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov)
         var[i] = w
 
 
-def _sgd_reference(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov):
-    """SGD (optionally with momentum / Nesterov) with whole-array xp operations."""
+def _sgd_reference(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov,
+                   pytorch=False, l2=0.0, one_minus_dampening=1.0, first_step=False):
+    """SGD (optionally with momentum / Nesterov) with whole-array xp operations.
+
+    Keras: ``m = momentum·m - lr·g``; ``var += m`` (Nesterov: ``var += momentum·m - lr·g``).
+    PyTorch (``pytorch=True``): ``g += l2·var``; ``b = g`` on the first step, then
+    ``b = momentum·b + (1 - dampening)·g``; ``var -= lr·b`` (Nesterov:
+    ``var -= lr·(g + momentum·b)``).
+    """
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
+    if pytorch:
+        g = grad if l2 == 0 else grad + var * l2
+        if use_momentum:
+            if first_step:
+                m[...] = g
+            else:
+                m[...] = m * momentum + g * one_minus_dampening
+            m[xp.abs(m) < tiny] = 0
+            g = g + m * momentum if nesterov else m
+        var -= g * lr
+        return
     if use_momentum:
         m[...] = m * momentum - grad * lr
         m[xp.abs(m) < tiny] = 0
@@ -139,12 +185,31 @@ def _sgd_reference(var, grad, m, decay, lr, momentum, tiny, use_momentum, nester
 
 @kernel
 def _adam_kernel(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_minus_beta_2,
-                 epsilon, tiny, amsgrad):
+                 epsilon, tiny, amsgrad, pytorch=False, l2=0.0, beta_2=0.0,
+                 bias_correction2_sqrt=1.0):
     zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
+        if pytorch:
+            # PyTorch: lr_t = lr / (1 - β₁ᵗ); ε goes after the bias-corrected √v.
+            gt = grad[i]
+            if l2 != 0:
+                gt = gt + w * l2
+            mt = m[i] + (gt - m[i]) * one_minus_beta_1
+            vt = v[i] * beta_2 + one_minus_beta_2 * gt * gt
+            if abs(mt) < tiny:
+                mt = zero
+            if vt < tiny:
+                vt = zero
+            m[i] = mt
+            v[i] = vt
+            if amsgrad:
+                vt = np.maximum(v_hat[i], vt)
+                v_hat[i] = vt
+            var[i] = w - lr_t * (mt / (np.sqrt(vt) / bias_correction2_sqrt + epsilon))
+            continue
         g = grad[i]
         mi = m[i] + (g - m[i]) * one_minus_beta_1
         vi = v[i] + (g * g - v[i]) * one_minus_beta_2
@@ -161,11 +226,28 @@ def _adam_kernel(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_minu
 
 
 def _adam_reference(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_minus_beta_2,
-                    epsilon, tiny, amsgrad):
-    """Adam / AMSGrad (Keras's form) with whole-array xp operations."""
+                    epsilon, tiny, amsgrad, pytorch=False, l2=0.0, beta_2=0.0,
+                    bias_correction2_sqrt=1.0):
+    """Adam / AMSGrad with whole-array xp operations.
+
+    Keras: ``var -= lr_t·m / (√v + ε)`` with ``lr_t = lr·√(1 - β₂ᵗ) / (1 - β₁ᵗ)``.
+    PyTorch (``pytorch=True``): ``g += l2·var``; ``v = β₂v + (1 - β₂)g²``;
+    ``var -= lr_t·m / (√v / √(1 - β₂ᵗ) + ε)`` with ``lr_t = lr / (1 - β₁ᵗ)``.
+    """
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
+    if pytorch:
+        g = grad if l2 == 0 else grad + var * l2
+        m += (g - m) * one_minus_beta_1
+        v[...] = v * beta_2 + one_minus_beta_2 * g * g
+        m[xp.abs(m) < tiny] = 0
+        v[v < tiny] = 0
+        if amsgrad:
+            xp.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        var -= lr_t * (m / (xp.sqrt(v) / bias_correction2_sqrt + epsilon))
+        return
     m += (grad - m) * one_minus_beta_1
     v += (grad * grad - v) * one_minus_beta_2
     m[xp.abs(m) < tiny] = 0
@@ -178,12 +260,39 @@ def _adam_reference(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_m
 
 @kernel
 def _rmsprop_kernel(var, grad, velocity, momentum_buf, average_grad, decay, lr, rho,
-                    one_minus_rho, momentum, epsilon, tiny, centered, use_momentum):
+                    one_minus_rho, momentum, epsilon, tiny, centered, use_momentum,
+                    pytorch=False, l2=0.0):
     zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
+        if pytorch:
+            # PyTorch: ε outside the square root; the momentum buffer holds no lr.
+            gt = grad[i]
+            if l2 != 0:
+                gt = gt + w * l2
+            vt = velocity[i] * rho + one_minus_rho * gt * gt
+            if vt < tiny:
+                vt = zero
+            velocity[i] = vt
+            if centered:
+                at = average_grad[i] + (gt - average_grad[i]) * one_minus_rho
+                if abs(at) < tiny:
+                    at = zero
+                average_grad[i] = at
+                avg = np.sqrt(vt - at * at) + epsilon
+            else:
+                avg = np.sqrt(vt) + epsilon
+            if use_momentum:
+                bt = momentum_buf[i] * momentum + gt / avg
+                if abs(bt) < tiny:
+                    bt = zero
+                momentum_buf[i] = bt
+                var[i] = w - lr * bt
+            else:
+                var[i] = w - lr * (gt / avg)
+            continue
         g = grad[i]
         vi = rho * velocity[i] + one_minus_rho * (g * g)
         if vi < tiny:  # v >= 0; flush what would decay into a subnormal
@@ -210,11 +319,35 @@ def _rmsprop_kernel(var, grad, velocity, momentum_buf, average_grad, decay, lr, 
 
 
 def _rmsprop_reference(var, grad, velocity, momentum_buf, average_grad, decay, lr, rho,
-                       one_minus_rho, momentum, epsilon, tiny, centered, use_momentum):
-    """RMSprop (Keras's form, optionally centered / with momentum) with xp operations."""
+                       one_minus_rho, momentum, epsilon, tiny, centered, use_momentum,
+                       pytorch=False, l2=0.0):
+    """RMSprop (optionally centered / with momentum) with xp operations.
+
+    Keras: ``Δ = lr·g / √(v + ε)`` (centered: ``√(v - a² + ε)``); momentum
+    ``μ = momentum·μ + Δ``, ``var -= μ``. PyTorch (``pytorch=True``): ``g += l2·var``;
+    ``avg = √v + ε`` (centered: ``√(v - a²) + ε``); momentum ``b = momentum·b + g/avg``,
+    ``var -= lr·b``; else ``var -= lr·g/avg``.
+    """
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
+    if pytorch:
+        g = grad if l2 == 0 else grad + var * l2
+        velocity[...] = velocity * rho + one_minus_rho * g * g
+        velocity[velocity < tiny] = 0
+        if centered:
+            average_grad += (g - average_grad) * one_minus_rho
+            average_grad[xp.abs(average_grad) < tiny] = 0
+            avg = xp.sqrt(velocity - average_grad * average_grad) + epsilon
+        else:
+            avg = xp.sqrt(velocity) + epsilon
+        if use_momentum:
+            momentum_buf[...] = momentum_buf * momentum + g / avg
+            momentum_buf[xp.abs(momentum_buf) < tiny] = 0
+            var -= lr * momentum_buf
+        else:
+            var -= lr * (g / avg)
+        return
     velocity[...] = rho * velocity + one_minus_rho * (grad * grad)
     velocity[velocity < tiny] = 0
     if centered:
@@ -233,25 +366,86 @@ def _rmsprop_reference(var, grad, velocity, momentum_buf, average_grad, decay, l
 
 
 @kernel
-def _adagrad_kernel(var, grad, accumulator, decay, lr, epsilon):
+def _adagrad_kernel(var, grad, accumulator, decay, lr, epsilon, pytorch=False, l2=0.0):
     # No flush: the accumulator only grows.
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
+        if pytorch:
+            # PyTorch: ε outside the square root (and lr already decayed by the caller).
+            gt = grad[i]
+            if l2 != 0:
+                gt = gt + w * l2
+            acc_t = accumulator[i] + gt * gt
+            accumulator[i] = acc_t
+            var[i] = w - lr * (gt / (np.sqrt(acc_t) + epsilon))
+            continue
         g = grad[i]
         acc = accumulator[i] + g * g
         accumulator[i] = acc
         var[i] = w - lr * g / np.sqrt(acc + epsilon)
 
 
-def _adagrad_reference(var, grad, accumulator, decay, lr, epsilon):
-    """Adagrad (Keras's form) with whole-array xp operations."""
+def _adagrad_reference(var, grad, accumulator, decay, lr, epsilon, pytorch=False, l2=0.0):
+    """Adagrad with whole-array xp operations.
+
+    Keras: ``acc += g²``; ``var -= lr·g / √(acc + ε)``. PyTorch (``pytorch=True``):
+    ``g += l2·var``; ``acc += g²``; ``var -= lr·g / (√acc + ε)``.
+    """
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
+    if pytorch:
+        g = grad if l2 == 0 else grad + var * l2
+        accumulator += g * g
+        var -= lr * (g / (xp.sqrt(accumulator) + epsilon))
+        return
     accumulator += grad * grad
     var -= lr * grad / xp.sqrt(accumulator + epsilon)
+
+
+@kernel
+def _adadelta_kernel(var, grad, square_avg, acc_delta, decay, lr, rho, one_minus_rho, epsilon,
+                     tiny, l2):
+    zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
+    for i in range(var.size):
+        w = var[i]
+        if decay != 0:
+            w = w - w * decay
+        g = grad[i]
+        if l2 != 0:
+            g = g + w * l2
+        s = square_avg[i] * rho + one_minus_rho * g * g
+        if s < tiny:  # s >= 0; flush what would decay into a subnormal
+            s = zero
+        square_avg[i] = s
+        delta = np.sqrt(acc_delta[i] + epsilon) / np.sqrt(s + epsilon) * g
+        a = acc_delta[i] * rho + one_minus_rho * delta * delta
+        if a < tiny:
+            a = zero
+        acc_delta[i] = a
+        var[i] = w - lr * delta
+
+
+def _adadelta_reference(var, grad, square_avg, acc_delta, decay, lr, rho, one_minus_rho,
+                        epsilon, tiny, l2):
+    """Adadelta with whole-array xp operations (Keras and PyTorch share this rule).
+
+    ``g += l2·var``; ``s = ρs + (1 - ρ)g²``; ``Δ = √(a + ε) / √(s + ε) · g``;
+    ``a = ρa + (1 - ρ)Δ²``; ``var -= lr·Δ``. ε sits inside both square roots, so the first
+    steps move by about ``lr·√ε`` whatever the gradient's scale.
+    """
+    xp = get_array_module(var)
+    if decay != 0:
+        var -= var * decay
+    g = grad if l2 == 0 else grad + var * l2
+    square_avg[...] = square_avg * rho + one_minus_rho * g * g
+    square_avg[square_avg < tiny] = 0
+    delta = xp.sqrt(acc_delta + epsilon) / xp.sqrt(square_avg + epsilon) * g
+    acc_delta[...] = acc_delta * rho + one_minus_rho * delta * delta
+    acc_delta[acc_delta < tiny] = 0
+    var -= lr * delta
 
 
 # ---------------------------------------------------------------------------------------
