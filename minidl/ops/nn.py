@@ -237,7 +237,7 @@ class ClampedBinaryCrossEntropy(Op):
     (PyTorch's ``BCELoss``: a prediction of exactly 0 or 1 costs at most 100, never inf).
 
         loss = -(y · max(log p, -100) + (1 - y) · max(log(1 - p), -100))
-        d loss / dp = (p - y) / max(p · (1 - p), 1e-12)
+        d loss / dp = (p - y) / max(p · (1 - p), 1e-12)   (1e-12 rounded to float32, as PyTorch)
         d loss / dy = max(log(1 - p), -100) - max(log p, -100)
 
     Returned elementwise; the caller reduces. Composing it from Log and Clip would give
@@ -257,7 +257,7 @@ class ClampedBinaryCrossEntropy(Op):
     def backward(self, g):
         xp = get_array_module(g)
         p = self.p
-        dp = g * (p - self.y) / xp.maximum(p * (1 - p), p.dtype.type(1e-12))
+        dp = g * (p - self.y) / xp.maximum(p * (1 - p), p.dtype.type(np.float32(1e-12)))
         dy = g * (self.log_q - self.log_p) if self.needs_grad[1] else None
         return dp, dy
 

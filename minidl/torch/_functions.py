@@ -5,6 +5,8 @@ Python ints int64. Random tensors draw from the face's stream (``_random``), so
 ``manual_seed`` repeats them; their numbers are minidl's, not PyTorch's.
 """
 
+import builtins
+
 import numpy as np
 
 from minidl.ops import shape as _shape
@@ -221,7 +223,7 @@ def cat(tensors, dim=0, out=None):
     """
     tensors = _joinable(tensors, "cat")
     first = tuple(tensors[0].shape)
-    d = dim % max(len(first), 1)
+    d = dim % builtins.max(len(first), 1)  # (this module defines its own max)
     for i, t in enumerate(tensors[1:], 1):
         shape = tuple(t.shape)
         if len(shape) != len(first) or shape[:d] + shape[d + 1:] != first[:d] + first[d + 1:]:

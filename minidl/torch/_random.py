@@ -7,6 +7,7 @@ a run exactly; the numbers are minidl's, not PyTorch's (they come from another g
 from minidl import random as _minidl_random
 
 _generator = None
+_made_from = None  # the root seed sequence _generator was made from
 
 
 def manual_seed(seed):
@@ -18,17 +19,18 @@ def manual_seed(seed):
     Returns:
         The face's ``numpy.random.Generator`` (PyTorch returns its generator too).
     """
-    global _generator
     _minidl_random.set_seed(seed)
-    _generator = _minidl_random.generator("torch")
-    return _generator
+    return generator()
 
 
 def generator():
-    """The face's generator (made from minidl's seed on first use)."""
-    global _generator
-    if _generator is None:
+    """The face's generator, made anew whenever minidl was seeded again (by
+    ``manual_seed`` or ``minidl.utils.set_random_seed``)."""
+    global _generator, _made_from
+    root = _minidl_random.get_state()["root"]
+    if _generator is None or root is not _made_from:
         _generator = _minidl_random.generator("torch")
+        _made_from = root
     return _generator
 
 

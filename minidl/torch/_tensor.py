@@ -118,7 +118,7 @@ def _take_index(shape, dim, indices):
     """The advanced index that picks ``indices`` (an array with ``dim`` kept as size 1) along
     ``dim`` of an array of ``shape``: what ``take_along_axis`` reads, as a tuple GetItem
     can record (so the gradient goes back to exactly those positions)."""
-    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
+    grids = list(np.ogrid[tuple(slice(n) for n in indices.shape)])
     grids[dim] = indices
     return tuple(grids)
 

@@ -525,7 +525,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return _reduce_loss(losses, reduction)
     labels = _check_class_targets(x, target, "cross_entropy")
     if (x.data.ndim == 2 and weight is None and not label_smoothing and reduction == "mean"
-            and labels.size and labels.min() >= 0 and labels.max() < classes):
+            and labels.size and labels.min() >= 0 and labels.max() < classes
+            and not (0 <= ignore_index < classes and (labels == ignore_index).any())):
         # The fused softmax + cross-entropy kernel (Keras's sparse categorical path).
         return _fused.SparseSoftmaxCrossEntropy.apply(x, Tensor._wrap(labels))
     logp = _classes_last(_nn.LogSoftmax.apply(x, axis=1))
