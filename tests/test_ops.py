@@ -226,6 +226,245 @@ def torch_take(t, index):
     return t.reshape(-1)[torch.from_numpy(np.array(positions))]  # a copy: no negative strides
 
 
+# ---- convolution, pooling, normalization: cases and torch references --------------------
+
+
+def keras_same_pads(n, k, s, d):
+    """Keras's 'same' padding, written out: output ceil(n / s); the odd cell goes after."""
+    out = -(-n // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def torch_pad_pairs(padding, sizes, kernel, strides, dilation):
+    """(before, after) per spatial axis for a minidl ``padding`` argument."""
+    if padding == "valid":
+        return [(0, 0)] * len(sizes)
+    if padding == "same":
+        return [keras_same_pads(*a) for a in zip(sizes, kernel, strides, dilation)]
+    return [(p, p) for p in padding]
+
+
+def to_torch_first(x, data_format):
+    """A channels-last torch tensor moved to (N, C, *spatial), as torch's functions want."""
+    return x.movedim(-1, 1) if data_format == "channels_last" else x
+
+
+def from_torch_first(y, data_format):
+    return y.movedim(1, -1) if data_format == "channels_last" else y
+
+
+def spatial_pad(x, pairs, value=0.0):
+    """torch.nn.functional.pad of the spatial axes of an (N, C, *spatial) tensor."""
+    flat = [p for pair in reversed(pairs) for p in pair]
+    return F.pad(x, flat, value=value)
+
+
+TORCH_CONV = {1: F.conv1d, 2: F.conv2d}
+TORCH_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
+TORCH_MAX = {1: F.max_pool1d, 2: F.max_pool2d}
+TORCH_AVG = {1: F.avg_pool1d, 2: F.avg_pool2d}
+
+
+@st.composite
+def conv_cases(draw, transpose=False):
+    """Conv inputs (x, kernel, bias) in any layout, with odd sizes, strides, dilation,
+    padding modes, groups and size-1 edges; the input is at least one window large."""
+    nd = draw(st.sampled_from([1, 2]))
+    groups = draw(st.sampled_from([1, 1, 2]))
+    c_in = groups * draw(st.integers(1, 2))
+    filters = groups * draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    strides = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    modes = ["valid", "same", "int"]
+    padding = draw(st.sampled_from(modes))
+    if padding == "int":
+        padding = tuple(draw(st.integers(0, 2)) for _ in range(nd))
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    sizes = tuple(draw(st.integers(max(1, span - (2 * p if isinstance(padding, tuple) else
+                                                        span if padding == "same" else 0)), 6))
+                  for span, p in zip(spans, padding if isinstance(padding, tuple) else
+                                     (0,) * nd))
+    data_format = draw(st.sampled_from(["channels_last", "channels_first"]))
+    layout = draw(st.sampled_from(["keras", "torch"]))
+    n = draw(st.integers(1, 2))
+    if transpose:  # x has the transposed conv's input channels = the kernel's filters
+        if isinstance(padding, tuple):  # torch's rule: output_padding < stride or dilation
+            output_padding = tuple(draw(st.integers(0, max(s, d) - 1))
+                                   for s, d in zip(strides, dilation))
+            assume(all((n_ - 1) * s - 2 * p + sp + op >= 1 for n_, s, p, sp, op in
+                       zip(sizes, strides, padding, spans, output_padding)))
+        else:
+            output_padding = None
+        channels = filters
+    else:
+        output_padding = None
+        channels = c_in
+    x_shape = ((n, *sizes, channels) if data_format == "channels_last"
+               else (n, channels, *sizes))
+    w_shape = ((*kernel, c_in // groups, filters) if layout == "keras"
+               else (filters, c_in // groups, *kernel))
+    params = dict(strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
+                  data_format=data_format, kernel_layout=layout)
+    if transpose:
+        params["output_padding"] = output_padding
+    return [x_shape, w_shape, ((c_in if transpose else filters),)], params
+
+
+def torch_kernel(w, layout):
+    """A minidl kernel as torch's (F, C/G, *k)."""
+    return w if layout == "torch" else w.permute(w.ndim - 1, w.ndim - 2, *range(w.ndim - 2))
+
+
+def torch_conv(x, w, b, strides, padding, dilation_rate, groups, data_format, kernel_layout,
+               activation="linear"):
+    xt = to_torch_first(x, data_format)
+    wt = torch_kernel(w, kernel_layout)
+    sizes = xt.shape[2:]
+    pairs = torch_pad_pairs(padding, sizes, wt.shape[2:], strides, dilation_rate)
+    y = TORCH_CONV[len(sizes)](spatial_pad(xt, pairs), wt, b, strides, 0, dilation_rate,
+                               groups)
+    if activation == "relu":
+        y = torch.relu(y)
+    return from_torch_first(y, data_format)
+
+
+def torch_conv_transpose(x, w, b, strides, padding, output_padding, dilation_rate, groups,
+                         data_format, kernel_layout):
+    """Keras's 'valid'/'same' transposed convolution built from torch's full output."""
+    xt = to_torch_first(x, data_format)
+    wt = torch_kernel(w, kernel_layout)
+    nd = xt.ndim - 2
+    fn = TORCH_CONV_T[nd]
+    if isinstance(padding, tuple):
+        y = fn(xt, wt, b, strides, padding, output_padding, groups, dilation_rate)
+        return from_torch_first(y, data_format)
+    spans = [d * (k - 1) + 1 for k, d in zip(wt.shape[2:], dilation_rate)]
+    extra = tuple(max(s - sp, 0) for s, sp in zip(strides, spans))
+    y = fn(xt, wt, b, strides, 0, extra, groups, dilation_rate)
+    if padding == "same":  # Keras: output n·s; the crop (span - s) puts its odd cell after
+        index = [slice(None), slice(None)]
+        for n, s, sp in zip(xt.shape[2:], strides, spans):
+            lo = max(sp - s, 0) // 2
+            index.append(slice(lo, lo + n * s))
+        y = y[tuple(index)]
+    return from_torch_first(y, data_format)
+
+
+@st.composite
+def pool_cases(draw):
+    nd = draw(st.sampled_from([1, 2]))
+    pool = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    strides = draw(st.one_of(st.none(), st.tuples(*[st.integers(1, 3)] * nd)))
+    padding = draw(st.sampled_from(["valid", "same", "int"]))
+    if padding == "int":  # torch allows at most half the window
+        padding = tuple(draw(st.integers(0, k // 2)) for k in pool)
+    low = [k - (2 * p if isinstance(padding, tuple) else k if padding == "same" else 0)
+           for k, p in zip(pool, padding if isinstance(padding, tuple) else (0,) * nd)]
+    sizes = tuple(draw(st.integers(max(1, lo), 6)) for lo in low)
+    data_format = draw(st.sampled_from(["channels_last", "channels_first"]))
+    c, n = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    shape = (n, *sizes, c) if data_format == "channels_last" else (n, c, *sizes)
+    return [shape], dict(pool_size=pool, strides=strides, padding=padding,
+                         data_format=data_format)
+
+
+def torch_pool(x, pool_size, strides, padding, data_format, kind):
+    xt = to_torch_first(x, data_format)
+    strides = pool_size if strides is None else strides
+    nd = xt.ndim - 2
+    if padding == "valid" or isinstance(padding, tuple):
+        pad = 0 if padding == "valid" else padding
+        fn = TORCH_MAX[nd] if kind == "max" else TORCH_AVG[nd]
+        return from_torch_first(fn(xt, pool_size, strides, pad), data_format)
+    pairs = torch_pad_pairs("same", xt.shape[2:], pool_size, strides, (1,) * nd)
+    if kind == "max":  # the pads never win: -inf
+        y = TORCH_MAX[nd](spatial_pad(xt, pairs, -float("inf")), pool_size, strides)
+    else:  # Keras divides by the real cells: sum of x over sum of ones, both zero-padded
+        ones = torch.ones_like(xt[:1, :1])
+        y = (TORCH_AVG[nd](spatial_pad(xt, pairs), pool_size, strides)
+             / TORCH_AVG[nd](spatial_pad(ones, pairs), pool_size, strides))
+    return from_torch_first(y, data_format)
+
+
+@st.composite
+def batch_norm_cases(draw, training):
+    shape = draw(hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=4))
+    axis = draw(st.sampled_from([-1, 1]))
+    c = shape[axis]
+    assume(not training or np.prod(shape) // c > 1)  # torch needs 2 values per feature
+    params = {"axis": axis, "epsilon": draw(st.sampled_from([1e-3, 1e-5]))}
+    if not training:
+        params["moving_mean"] = draw(hnp.arrays(np.float64, (c,), elements=st.floats(-1, 1)))
+        params["moving_variance"] = draw(hnp.arrays(np.float64, (c,),
+                                                    elements=st.floats(0.1, 2)))
+    return [shape, (c,), (c,)], params
+
+
+def minidl_batch_norm(x, gamma, beta, axis, epsilon, moving_mean=None, moving_variance=None):
+    training = moving_mean is None
+    return ops.batch_norm(x, gamma, beta, moving_mean, moving_variance, training, axis,
+                          epsilon)[0]
+
+
+def torch_batch_norm(x, gamma, beta, axis, epsilon, moving_mean=None, moving_variance=None):
+    xt = x.movedim(axis, 1)
+    if moving_mean is None:
+        y = F.batch_norm(xt, None, None, gamma, beta, training=True, eps=epsilon)
+    else:
+        mm, mv = (torch.from_numpy(v).to(x.dtype) for v in (moving_mean, moving_variance))
+        y = F.batch_norm(xt, mm, mv, gamma, beta, training=False, eps=epsilon)
+    return y.movedim(1, axis)
+
+
+@st.composite
+def embedding_cases(draw):
+    vocabulary, dim = draw(st.integers(1, 6)), draw(st.integers(1, 4))
+    index_shape = draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=5))
+    indices = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, vocabulary - 1)))
+    return [(vocabulary, dim), indices], {}
+
+
+@st.composite
+def pad_cases(draw):
+    shape = draw(SHAPES_1D_UP)
+    pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in shape)
+    return [shape], {"pad_width": pairs}
+
+
+@st.composite
+def global_pool_cases(draw):
+    shape = draw(hnp.array_shapes(min_dims=3, max_dims=4, min_side=1, max_side=4))
+    return [shape], {"data_format": draw(st.sampled_from(["channels_last", "channels_first"])),
+                     "keepdims": draw(st.booleans())}
+
+
+def torch_global_pool(x, data_format, keepdims, kind):
+    axes = tuple(range(2, x.ndim)) if data_format == "channels_first" else tuple(
+        range(1, x.ndim - 1))
+    fn = torch.mean if kind == "avg" else torch.amax
+    return fn(x, axes, keepdim=keepdims)
+
+
+@st.composite
+def depthwise_cases(draw):
+    c, multiplier = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    sizes = tuple(draw(st.integers(k, 6)) for k in kernel)
+    return [(1, *sizes, c), (*kernel, c, multiplier)], {
+        "strides": draw(st.sampled_from([1, 2])), "padding": draw(st.sampled_from(
+            ["valid", "same"]))}
+
+
+def torch_depthwise(x, w, strides, padding):
+    """Keras's depthwise kernel (kh, kw, C, M) is torch's (C·M, 1, kh, kw), groups = C."""
+    c = x.shape[-1]
+    wt = w.reshape(*w.shape[:2], 1, -1).permute(3, 2, 0, 1)
+    return torch_conv(x, wt, None, (strides,) * 2, padding, (1, 1), c, "channels_last",
+                      "torch")
+
+
 @dataclass
 class Row:
     """One op: its minidl form, its torch form, cases (shapes, settings) and value range."""
@@ -342,6 +581,24 @@ ROWS = [
     Row("sigmoid_binary_cross_entropy", ops.sigmoid_binary_cross_entropy,
         lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction="none"),
         SHAPES.map(lambda s: ([s, s], {})), low=(-6, 0), high=(6, 1)),
+    # ---- convolution, pooling, normalization ------------------------------------------
+    Row("conv", ops.conv, torch_conv, conv_cases()),
+    Row("conv_relu", functools.partial(ops.conv, activation="relu"),
+        functools.partial(torch_conv, activation="relu"), conv_cases()),
+    Row("conv_transpose", ops.conv_transpose, torch_conv_transpose, conv_cases(True)),
+    Row("depthwise_conv", ops.depthwise_conv, torch_depthwise, depthwise_cases()),
+    Row("max_pool", ops.max_pool, functools.partial(torch_pool, kind="max"), pool_cases()),
+    Row("avg_pool", ops.avg_pool, functools.partial(torch_pool, kind="avg"), pool_cases()),
+    Row("global_avg_pool", ops.global_avg_pool,
+        functools.partial(torch_global_pool, kind="avg"), global_pool_cases()),
+    Row("global_max_pool", ops.global_max_pool,
+        functools.partial(torch_global_pool, kind="max"), global_pool_cases()),
+    Row("batch_norm_training", minidl_batch_norm, torch_batch_norm, batch_norm_cases(True)),
+    Row("batch_norm_inference", minidl_batch_norm, torch_batch_norm, batch_norm_cases(False)),
+    Row("embedding", lambda w, i: ops.embedding(i, w), lambda w, i: F.embedding(i, w),
+        embedding_cases()),
+    Row("pad", ops.pad, lambda x, pad_width: F.pad(
+        x, [p for pair in reversed(pad_width) for p in pair]), pad_cases()),
     # ---- comparisons: boolean results, no gradient (check_op fails if minidl records one)
     Row("greater", *_same(lambda a, b: a > b), binary()),
     Row("less_equal", *_same(lambda a, b: a <= b), binary()),

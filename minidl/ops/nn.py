@@ -293,3 +293,49 @@ def dropout(x, rate, training=True, generator=None, noise_shape=None):
 
         generator = make_generator("dropout")
     return Dropout.apply(x, rate=rate, generator=generator, noise_shape=noise_shape)
+
+
+class Embedding(Op):
+    """out[..., :] = weights[indices[...], :]  (a gather of rows).
+
+    d weights = zeros with g's rows added at their indices (a scatter-add: an index used
+    twice gets both gradients). The indices get no gradient.
+    """
+
+    def forward(self, weights, indices):
+        self.indices, self.shape = indices, weights.shape
+        return weights[indices]
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        dw = xp.zeros(self.shape, dtype=g.dtype)
+        xp.add.at(dw, self.indices.reshape(-1), g.reshape(-1, self.shape[1]))
+        return dw, None
+
+
+def embedding(indices, weights):
+    """Rows of ``weights`` (vocabulary, dim) picked by integer ``indices`` of any shape.
+
+    Returns:
+        A Tensor of shape ``indices.shape + (dim,)``.
+
+    Raises:
+        DTypeError: the indices are not integers.
+        ValueError: an index outside [0, vocabulary) (a negative one would silently pick a
+            row from the end).
+    """
+    from minidl.errors import DTypeError
+
+    indices = indices.data if isinstance(indices, Tensor) else indices
+    weights = weights if isinstance(weights, Tensor) else Tensor(weights)
+    if indices.dtype.kind not in "iu":
+        raise DTypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
+    vocabulary = weights.shape[0]
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= vocabulary):
+        xp = get_array_module(indices)
+        bad = int(xp.argmax(((indices < 0) | (indices >= vocabulary)).reshape(-1)))
+        where = tuple(int(i) for i in np.unravel_index(bad, indices.shape))
+        raise ValueError(f"embedding: index {int(indices.reshape(-1)[bad])} at position "
+                         f"{where} is outside the valid range [0, {vocabulary}) of the "
+                         f"embedding matrix of shape {tuple(weights.shape)}")
+    return Embedding.apply(weights, Tensor(indices))

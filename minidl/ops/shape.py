@@ -209,3 +209,46 @@ def concatenate(tensors, axis=0):
 
 def stack(tensors, axis=0):
     return Stack.apply(*tensors, axis=axis)
+
+
+class Pad(Op):
+    """out = x with ``pad_width[i] = (before, after)`` zeros around axis i.
+
+    dx = g without the padding (the slice that holds x).
+    """
+
+    def __init__(self, pad_width):
+        self.pad_width = pad_width
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if len(self.pad_width) != x.ndim:
+            raise ShapeError(f"pad: pad_width needs one (before, after) pair per axis of the "
+                             f"input of shape {tuple(x.shape)}, got {list(self.pad_width)}")
+        return xp.pad(x, self.pad_width)
+
+    def backward(self, g):
+        return (g[tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.pad_width, g.shape))],)
+
+
+def pad(x, pad_width):
+    """Zero padding: ``pad_width`` is one ``(before, after)`` pair per axis (or one int for
+    every side of every axis), as ``numpy.pad`` with ``mode="constant"``.
+
+    Raises:
+        ValueError: a negative or non-integer width.
+        ShapeError: not one pair per axis.
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if isinstance(pad_width, int) and not isinstance(pad_width, bool):
+        pad_width = [(pad_width, pad_width)] * x.ndim
+    try:
+        pairs = tuple((int(lo), int(hi)) for lo, hi in pad_width)
+        valid = all(lo >= 0 and hi >= 0 and lo == a and hi == b
+                    for (lo, hi), (a, b) in zip(pairs, pad_width))
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"pad: pad_width must be non-negative int (before, after) pairs, got "
+                         f"{pad_width!r}")
+    return Pad.apply(x, pad_width=pairs)
