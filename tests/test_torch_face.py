@@ -961,3 +961,54 @@ def test_training_steps_match_pytorch_step_by_step(dtype, tol):
                 p.sub_(p.grad, alpha=0.1)
         for (_name, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
             close(p, tp, tol)
+
+
+# ---------------------------------------------------------------------------------------
+# Convolutions and pooling (NCHW) against PyTorch
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda nn: nn.Conv2d(1, 6, 3), (2, 1, 8, 8)),
+    (lambda nn: nn.Conv2d(3, 4, (3, 2), stride=2, padding=1), (2, 3, 7, 6)),
+    (lambda nn: nn.Conv2d(2, 4, 3, dilation=2, bias=False), (1, 2, 9, 9)),
+    (lambda nn: nn.Conv2d(4, 6, 1, groups=2, stride=(1, 2)), (2, 4, 5, 5)),
+    (lambda nn: nn.MaxPool2d(2), (2, 3, 5, 5)),
+    (lambda nn: nn.MaxPool2d(3, stride=2, padding=1), (2, 3, 7, 7)),
+    (lambda nn: nn.MaxPool2d(2, ceil_mode=True), (2, 3, 5, 5)),
+    (lambda nn: nn.MaxPool2d(3, stride=2, ceil_mode=True), (1, 2, 8, 8)),
+    (lambda nn: nn.AvgPool2d(2), (2, 3, 6, 5)),
+    (lambda nn: nn.AvgPool2d(3, stride=2, padding=1), (2, 3, 7, 7)),
+    (lambda nn: nn.AdaptiveAvgPool2d((1, 1)), (2, 3, 5, 4)),
+    (lambda nn: nn.AdaptiveAvgPool2d(2), (2, 3, 6, 4)),
+    (lambda nn: nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),
+])
+def test_convolution_and_pooling_modules_match_pytorch(make, shape):
+    _module_check(make(nn), make(real.nn), shape)
+
+
+def test_max_pool_after_relu_sends_the_gradient_to_the_first_maximum():
+    data = np.zeros((1, 1, 4, 4))
+    data[0, 0, 0, 1] = data[0, 0, 1, 0] = 2.0  # a tie in the first window
+    _grad_check(lambda t: (F if isinstance(t, minidl.Tensor) else real.nn.functional)
+                .max_pool2d(t.relu(), 2), data)
+    assert torch.zeros(1, 1, 5, 5).shape == (1, 1, 5, 5)
+    assert F.max_pool2d(torch.zeros(1, 1, 5, 5), 2).shape == (1, 1, 2, 2)  # floors
+
+
+def test_conv_channel_mismatch_is_a_runtime_error():
+    with pytest.raises(RuntimeError, match="to have 3 channels, but got 1"):
+        nn.Conv2d(3, 4, 3)(torch.zeros(1, 1, 5, 5))
+    with pytest.raises(RuntimeError):
+        real.nn.Conv2d(3, 4, 3)(real.zeros(1, 1, 5, 5))
+    with pytest.raises(RuntimeError, match="4-D input"):
+        nn.Conv2d(1, 4, 3)(torch.zeros(5, 5))
+
+
+def test_conv2d_default_init_bounds():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 16, 5)
+    bound = 1 / np.sqrt(6 * 25)
+    w = conv.weight.detach().numpy()
+    assert w.shape == (16, 6, 5, 5) and np.abs(w).max() <= bound
+    assert np.abs(w).max() > 0.98 * bound and np.abs(conv.bias.detach().numpy()).max() <= bound

@@ -111,6 +111,22 @@ def _binary(op, a, b, true_division=False):
     return op.apply(_operand(a, dtype, a), _operand(b, dtype, a))
 
 
+class _Size(int):
+    """An element count that, called, answers PyTorch's ``size()`` / ``size(dim)``.
+
+    Why: the engine (and every op) reads ``tensor.size`` as NumPy's element count, while
+    PyTorch code calls ``tensor.size(...)``. This int is both, so one Tensor class serves.
+    """
+
+    def __new__(cls, count, shape):
+        value = int.__new__(cls, count)
+        value.shape = shape
+        return value
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
 _ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
 
 
@@ -121,6 +137,11 @@ def _take_index(shape, dim, indices):
     grids = list(np.ogrid[tuple(slice(n) for n in indices.shape)])
     grids[dim] = indices
     return tuple(grids)
+
+
+def _aliases(dim, keepdim, axis, keepdims):
+    """PyTorch accepts NumPy's ``axis``/``keepdims`` for ``dim``/``keepdim``."""
+    return (dim if axis is None else axis), (keepdim if keepdims is None else keepdims)
 
 
 def _as_dim(dim):
@@ -167,9 +188,11 @@ class Tensor(_engine.Tensor):
         return t
 
     # ---- what a tensor is -----------------------------------------------------------
-    def size(self, dim=None):
-        """The shape (a tuple), or the size of dimension ``dim``."""
-        return tuple(self.data.shape) if dim is None else self.data.shape[dim]
+    @property
+    def size(self):
+        """``x.size()`` is the shape (a tuple) and ``x.size(d)`` the size of dimension d, as
+        PyTorch; uncalled, ``x.size`` is still the element count the engine's ops read."""
+        return _Size(self.data.size, tuple(self.data.shape))
 
     def dim(self):
         """The number of dimensions."""
@@ -429,13 +452,17 @@ class Tensor(_engine.Tensor):
         return _nn.LogSoftmax.apply(self, axis=dim)
 
     # ---- reductions ------------------------------------------------------------------
-    def sum(self, dim=None, keepdim=False, dtype=None):  # noqa: A003
+    def sum(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):  # noqa: A003
+        """Sum over ``dim`` (all by default); bools and small ints sum in int64. ``axis`` and
+        ``keepdims`` are accepted as aliases, as PyTorch does (and minidl's ops use them)."""
+        dim, keepdim = _aliases(dim, keepdim, axis, keepdims)
         x = self if dtype is None else _cast(self, np.dtype(dtype))
         if x.data.dtype.kind in "biu" and x.data.dtype != dt.int64:
             x = _cast(x, dt.int64)  # PyTorch sums bools and small integers in int64
         return _reduce.Sum.apply(x, axis=_as_dim(dim), keepdims=keepdim)
 
-    def mean(self, dim=None, keepdim=False, dtype=None):
+    def mean(self, dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
+        dim, keepdim = _aliases(dim, keepdim, axis, keepdims)
         x = self if dtype is None else _cast(self, np.dtype(dtype))
         if x.data.dtype.kind != "f":
             raise TypeError(
@@ -444,8 +471,11 @@ class Tensor(_engine.Tensor):
             )
         return _reduce.Mean.apply(x, axis=_as_dim(dim), keepdims=keepdim)
 
-    def var(self, dim=None, unbiased=True, keepdim=False, correction=None):
+    def var(self, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None,
+            keepdims=None, ddof=None):
         """Variance; unbiased (divides by n - 1) by default, as PyTorch."""
+        dim, keepdim = _aliases(dim, keepdim, axis, keepdims)
+        correction = ddof if ddof is not None else correction
         ddof = (1 if unbiased else 0) if correction is None else correction
         return _reduce.var(self, axis=_as_dim(dim), keepdims=keepdim, ddof=ddof)
 
@@ -466,15 +496,20 @@ class Tensor(_engine.Tensor):
             idx = idx.squeeze(dim)
         return _ValuesIndices(values, Tensor._wrap(idx.astype(np.int64)))
 
-    def max(self, dim=None, keepdim=False):  # noqa: A003
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A003
         """The maximum; with ``dim``, ``(values, indices)`` (the first maximum's index;
-        the gradient goes to that element only)."""
+        the gradient goes to that element only). With ``axis=`` (minidl's ops' spelling)
+        the values only, like ``amax``."""
+        if axis is not None or keepdims is not None:
+            return self.amax(axis, bool(keepdims))
         if isinstance(dim, _engine.Tensor):
             return maximum(self, dim)
         return self._extremum("max", dim, keepdim)
 
-    def min(self, dim=None, keepdim=False):  # noqa: A003
-        """The minimum; with ``dim``, ``(values, indices)``."""
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A003
+        """The minimum; with ``dim``, ``(values, indices)`` (``axis=``: values only)."""
+        if axis is not None or keepdims is not None:
+            return self.amin(axis, bool(keepdims))
         if isinstance(dim, _engine.Tensor):
             return minimum(self, dim)
         return self._extremum("min", dim, keepdim)
@@ -545,8 +580,12 @@ class Tensor(_engine.Tensor):
     def reshape_as(self, other):
         return self.reshape(other.shape)
 
-    def transpose(self, dim0, dim1):
-        """Swap two dimensions (a view)."""
+    def transpose(self, *dims):
+        """Swap two dimensions (a view): ``transpose(dim0, dim1)``. Any other form is the
+        engine's (a full permutation), which minidl's own ops may call."""
+        if len(dims) != 2 or not all(isinstance(d, int) for d in dims):
+            return super().transpose(*dims)
+        dim0, dim1 = dims
         perm = list(range(self.data.ndim))
         perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
         return _shape.Transpose.apply(self, axes=tuple(perm))

@@ -18,7 +18,9 @@ from minidl.ops import elementwise as _ew
 from minidl.ops import fused as _fused
 from minidl.ops import nn as _nn
 from minidl.ops import shape as _shape
-from minidl.tensor import no_grad
+from minidl.ops.conv import AvgPool, MaxPool
+from minidl.ops.conv import conv as conv_op
+from minidl.ops.norm import batch_norm as batch_norm_op
 from minidl.torch import _random
 from minidl.torch._tensor import (
     Tensor,
@@ -176,8 +178,6 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Raises:
         RuntimeError: the input is not 4-D, or its channels do not match the weight.
     """
-    from minidl.ops import conv as _conv
-
     x = _to_tensor(input)
     _check_4d(x, "conv2d")
     if x.shape[1] != weight.shape[1] * groups:
@@ -191,7 +191,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                               f"{weight.dtype} should be the same")
     padding = "valid" if padding == "valid" else _padding_pairs(padding, "conv2d")
     try:
-        return _conv.conv(x, weight, bias, strides=_pair(stride, "stride"), padding=padding,
+        return conv_op(x, weight, bias, strides=_pair(stride, "stride"), padding=padding,
                           dilation_rate=_pair(dilation, "dilation"), groups=groups,
                           data_format="channels_first", kernel_layout="torch")
     except TorchShapeError:
@@ -224,8 +224,6 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
                ceil_mode=False, return_indices=False):
     """Max over each ``kernel_size`` window (NCHW). The output floors (5×5 by 2 → 2×2)
     unless ``ceil_mode``; the gradient goes to the first maximum of each window."""
-    from minidl.ops import conv as _conv
-
     if return_indices:
         raise NotImplementedError("max_pool2d(return_indices=True) is not supported")
     x = _to_tensor(input)
@@ -235,7 +233,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     if _pair(dilation, "dilation") != (1, 1):
         raise NotImplementedError("max_pool2d with dilation > 1 is not supported")
     pads = _pool_padding(x, kernel, stride, _pair(padding, "padding"), (1, 1), ceil_mode)
-    return _conv.MaxPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
+    return MaxPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
                                data_format="channels_first")
 
 
@@ -243,8 +241,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
                count_include_pad=True, divisor_override=None):
     """Mean over each window (NCHW); zero padding counts in the mean
     (``count_include_pad=True``, PyTorch's default)."""
-    from minidl.ops import conv as _conv
-
     if ceil_mode or not count_include_pad or divisor_override is not None:
         raise NotImplementedError("avg_pool2d supports ceil_mode=False, "
                                   "count_include_pad=True and no divisor_override")
@@ -253,7 +249,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == [] else _pair(stride, "stride")
     pads = _pool_padding(x, kernel, stride, _pair(padding, "padding"), (1, 1), False)
-    return _conv.AvgPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
+    return AvgPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
                                data_format="channels_first")
 
 
@@ -291,45 +287,34 @@ def flatten(input, start_dim=0, end_dim=-1):  # noqa: A002
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
                training=False, momentum=0.1, eps=1e-5):
-    """(x - mean) / √(var + eps) · weight + bias over the batch (and spatial) axes.
+    """(x - mean) / √(var + eps) · weight + bias per channel (axis 1).
 
-    In training the batch's statistics are used (the biased variance) and the running
-    ones updated in place: r ← (1 - momentum)·r + momentum·batch, with the *unbiased*
-    variance for ``running_var`` (PyTorch's rule). In evaluation the running ones are used.
+    The op is ``minidl.ops.norm.batch_norm`` (what ``keras.layers.BatchNormalization``
+    runs) on axis 1. In training the batch's statistics are used (the biased variance) and
+    the running ones updated in place: r ← (1 - momentum)·r + momentum·batch, with the
+    *unbiased* variance for ``running_var`` (PyTorch's rule; Keras uses the biased one).
+    In evaluation the running statistics are used.
+
+    Raises:
+        ValueError: training on a single value per channel.
     """
     x = _to_tensor(input)
     if x.data.ndim < 2:
         raise TorchShapeError(f"batch_norm: expected at least 2-D input, got shape "
                               f"{tuple(x.shape)}")
-    axes = (0,) + tuple(range(2, x.data.ndim))
-    shape = (1, x.shape[1]) + (1,) * (x.data.ndim - 2)
-    if training:
-        count = x.data.size // x.shape[1]
-        if count <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got "
-                             f"input size {tuple(x.shape)}")
-        mean = x.mean(dim=axes, keepdim=True)
-        centered = x - mean
-        var = (centered * centered).mean(dim=axes, keepdim=True)
-        if running_mean is not None:
-            with no_grad():
-                m = momentum
-                running_mean.data[...] = ((1 - m) * running_mean.data
-                                          + m * mean.data.reshape(-1))
-                running_var.data[...] = ((1 - m) * running_var.data
-                                         + m * var.data.reshape(-1) * count / (count - 1))
-                running_mean._version += 1
-                running_var._version += 1
-        out = centered / (var + eps).sqrt()
-    else:
-        mean = Tensor._wrap(running_mean.data.reshape(shape))
-        std = Tensor._wrap(np.sqrt(running_var.data + eps).reshape(shape))
-        out = (x - mean) / std
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
+    count = x.data.size // x.shape[1]
+    if training and count <= 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got "
+                         f"input size {tuple(x.shape)}")
+    y, mean, var = batch_norm_op(x, weight, bias, running_mean, running_var,
+                                    training=training, axis=1, epsilon=eps)
+    if training and running_mean is not None:
+        m = momentum
+        running_mean.data[...] = (1 - m) * running_mean.data + m * mean
+        running_var.data[...] = (1 - m) * running_var.data + m * var * (count / (count - 1))
+        running_mean._version += 1
+        running_var._version += 1
+    return y
 
 
 def embedding(input, weight, padding_idx=None):  # noqa: A002
