@@ -77,3 +77,17 @@ def test_06_backends_explains_the_missing_gpu_and_matches_the_jit_off_twins():
     assert "no GPU: device 'gpu'" in out or "a GPU is available" in out
     gap = float(re.search(r"same predictions to ([0-9.e+-]+)", out).group(1))
     assert gap < 1e-5
+
+
+def test_10_pytorch_mnist_mlp():
+    out = run_example("10_pytorch_mnist_mlp.py")
+    assert re.search(r"Epoch 1, Loss: \d\.\d+", out), out
+    acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
+    assert acc > 0.8
+
+
+def test_11_pytorch_cnn():
+    out = run_example("11_pytorch_cnn.py")
+    assert re.search(r"\[1,   500\] loss: \d\.\d{3}", out), out
+    acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
+    assert acc > 0.5

@@ -1012,3 +1012,10 @@ def test_conv2d_default_init_bounds():
     w = conv.weight.detach().numpy()
     assert w.shape == (16, 6, 5, 5) and np.abs(w).max() <= bound
     assert np.abs(w).max() > 0.98 * bound and np.abs(conv.bias.detach().numpy()).max() <= bound
+
+
+def test_conv_and_pool_outputs_can_be_viewed_as_in_pytorch():
+    conv = nn.Conv2d(1, 6, 3)
+    out = F.max_pool2d(F.relu(conv(torch.ones(2, 1, 8, 8))), 2)
+    assert out.is_contiguous() and out.view(2, -1).shape == (2, 6 * 3 * 3)
+    assert conv(torch.ones(2, 1, 8, 8)).is_contiguous()

@@ -156,6 +156,16 @@ def _pair(value, name):
     return (int(value), int(value))
 
 
+def _nchw(y):
+    """``y`` in row-major NCHW memory, as PyTorch returns it.
+
+    The shared conv and pooling ops compute channels-last and hand back an NCHW *view*;
+    PyTorch code then calls ``view(-1, C·H·W)``, which needs NCHW memory (PyTorch's
+    outputs always have it). One copy, still in the graph (``Copy``: dx = g).
+    """
+    return y if y.data.flags.c_contiguous else _shape.Copy.apply(y)
+
+
 def _check_4d(x, name):
     if x.data.ndim != 4:
         raise TorchShapeError(f"{name}: expected a 4-D input (batch, channels, height, "
@@ -191,9 +201,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                               f"{weight.dtype} should be the same")
     padding = "valid" if padding == "valid" else _padding_pairs(padding, "conv2d")
     try:
-        return conv_op(x, weight, bias, strides=_pair(stride, "stride"), padding=padding,
+        return _nchw(conv_op(x, weight, bias, strides=_pair(stride, "stride"), padding=padding,
                           dilation_rate=_pair(dilation, "dilation"), groups=groups,
-                          data_format="channels_first", kernel_layout="torch")
+                          data_format="channels_first", kernel_layout="torch"))
     except TorchShapeError:
         raise
     except ValueError as exc:  # ShapeError: e.g. a kernel larger than the padded input
@@ -233,8 +243,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     if _pair(dilation, "dilation") != (1, 1):
         raise NotImplementedError("max_pool2d with dilation > 1 is not supported")
     pads = _pool_padding(x, kernel, stride, _pair(padding, "padding"), (1, 1), ceil_mode)
-    return MaxPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
-                               data_format="channels_first")
+    return _nchw(MaxPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
+                               data_format="channels_first"))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
@@ -249,8 +259,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == [] else _pair(stride, "stride")
     pads = _pool_padding(x, kernel, stride, _pair(padding, "padding"), (1, 1), False)
-    return AvgPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
-                               data_format="channels_first")
+    return _nchw(AvgPool.apply(x, pool_size=kernel, strides=stride, padding=pads,
+                               data_format="channels_first"))
 
 
 def adaptive_avg_pool2d(input, output_size):  # noqa: A002

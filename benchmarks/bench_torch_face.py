@@ -1,0 +1,131 @@
+"""Seed 004's PyTorch training loop on minidl.torch and on PyTorch, in one run, 1 thread each.
+
+    python benchmarks/bench_torch_face.py [--threads 1] [--rounds 3] [--epochs 2] [--quick]
+
+The loop is seed 004's, written once (``train`` below) and run with either library as
+``torch``: the 784-128-10 ``nn.Module`` (Flatten, Linear, ReLU, Linear),
+``nn.CrossEntropyLoss``, ``optim.Adam(model.parameters())``, a ``DataLoader`` of
+``TensorDataset(images, labels)`` at batch 64 with ``shuffle=True``, and
+``zero_grad(); loss.backward(); step()``. Each measurement is a fresh process whose thread
+variables (``OMP_NUM_THREADS`` and friends; ``torch.set_num_threads`` too) say
+``--threads``; the two libraries alternate, several rounds, the order swapped every round.
+A process trains ``--epochs`` epochs over the 60,000 MNIST images and reports each epoch's
+time; the table takes the epochs after the first (Numba compiles and caches warm up in the
+first) and prints their median for each library, and the ratio, as a Markdown row.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
+
+def train(torch, nn, optim, data, epochs, quick):
+    """Seed 004's loop; returns the seconds of each epoch."""
+    (x, y) = data
+    if quick:
+        x, y = x[:6400], y[:6400]
+    images = torch.from_numpy(x).float().unsqueeze(1) / 255.0
+    labels = torch.from_numpy(y).long()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
+                                         batch_size=64, shuffle=True)
+
+    class SimpleModel(nn.Module):
+        def __init__(self):
+            super(SimpleModel, self).__init__()  # noqa: UP008 - the seed's line
+            self.flatten = nn.Flatten()
+            self.fc1 = nn.Linear(28*28, 128)
+            self.relu = nn.ReLU()
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = self.flatten(x)
+            x = self.relu(self.fc1(x))
+            x = self.fc2(x)
+            return x
+
+    model = SimpleModel()
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.Adam(model.parameters())
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for batch_images, batch_labels in loader:
+            optimizer.zero_grad()
+            output = model(batch_images)
+            loss = criterion(output, batch_labels)
+            loss.backward()
+            optimizer.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def worker(library, threads, epochs, quick):
+    sys.path.insert(0, str(REPO_ROOT))
+    from minidl.datasets import mnist
+
+    (x, y), _ = mnist.load_data()
+    if library == "torch":
+        import torch
+        import torch.utils.data  # noqa: F401 - makes torch.utils.data an attribute
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        import torch.nn as nn
+        import torch.optim as optim
+    else:
+        import minidl.torch as torch
+        import minidl.torch.nn as nn
+        import minidl.torch.optim as optim
+
+        torch.manual_seed(0)
+    print(json.dumps(train(torch, nn, optim, (x, y), epochs, quick)))
+
+
+def measure(library, args):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env.update({name: str(args.threads) for name in THREAD_VARIABLES})
+    command = [sys.executable, __file__, "--worker", library, "--threads", str(args.threads),
+               "--epochs", str(args.epochs)] + (["--quick"] if args.quick else [])
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="6,400 images, one round")
+    parser.add_argument("--worker", choices=("minidl", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.threads, args.epochs, args.quick)
+        return
+    rounds = 1 if args.quick else args.rounds
+    times = {"minidl": [], "torch": []}
+    for r in range(rounds):
+        order = ("minidl", "torch") if r % 2 == 0 else ("torch", "minidl")
+        for library in order:
+            epochs = measure(library, args)
+            times[library].extend(epochs[1:] if len(epochs) > 1 else epochs)
+            print(f"round {r + 1} {library}: " + ", ".join(f"{t:.2f}s" for t in epochs),
+                  file=sys.stderr)
+    ours, theirs = statistics.median(times["minidl"]), statistics.median(times["torch"])
+    print("| workload | threads | minidl.torch s/epoch | PyTorch s/epoch | ratio |")
+    print("|---|---|---|---|---|")
+    subset = "6,400 images" if args.quick else "60,000 images"
+    print(f"| seed 004 loop (784-128-10, Adam, batch 64, DataLoader), {subset} | "
+          f"{args.threads} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
