@@ -1019,3 +1019,72 @@ def test_conv_and_pool_outputs_can_be_viewed_as_in_pytorch():
     out = F.max_pool2d(F.relu(conv(torch.ones(2, 1, 8, 8))), 2)
     assert out.is_contiguous() and out.view(2, -1).shape == (2, 6 * 3 * 3)
     assert conv(torch.ones(2, 1, 8, 8)).is_contiguous()
+
+
+# ---------------------------------------------------------------------------------------
+# The seeds' two programs, small, stepped beside PyTorch with their optimizers
+# ---------------------------------------------------------------------------------------
+
+
+def _seed_004_model(lib):
+    class SimpleModel(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.flatten = lib.Flatten()
+            self.fc1 = lib.Linear(6 * 6, 16)
+            self.relu = lib.ReLU()
+            self.fc2 = lib.Linear(16, 10)
+
+        def forward(self, x):
+            return self.fc2(self.relu(self.fc1(self.flatten(x))))
+
+    return SimpleModel()
+
+
+def _seed_003_model(lib, F):
+    class Net(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = lib.Conv2d(1, 6, 3)
+            self.fc1 = lib.Linear(6 * 4 * 4, 12)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = x.view(-1, 6 * 4 * 4)
+            return F.relu(self.fc1(x))
+
+    return Net()
+
+
+@pytest.mark.parametrize("program", ["seed_004_adam", "seed_003_sgd_momentum"])
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-10), ("float32", 1e-5)])
+def test_seed_programs_step_beside_pytorch(program, dtype, tol):
+    if program == "seed_004_adam":
+        ours, theirs = _seed_004_model(nn), _seed_004_model(real.nn)
+    else:
+        ours, theirs = _seed_003_model(nn, F), _seed_003_model(real.nn, real.nn.functional)
+    theirs.to(getattr(real, dtype))
+    ours.to(np.dtype(dtype))
+    copy_into(ours, theirs)
+    if program == "seed_004_adam":
+        opt, topt = torch.optim.Adam(ours.parameters()), real.optim.Adam(theirs.parameters())
+    else:
+        opt = torch.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
+        topt = real.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
+    criterion, tcriterion = nn.CrossEntropyLoss(), real.nn.CrossEntropyLoss()
+    images = RNG.uniform(size=(6, 8, 1, 10, 10)).astype(dtype)
+    if program == "seed_004_adam":
+        images = images[:, :, :, :6, :6]
+    labels = RNG.integers(0, 10, size=(6, 8))
+    for step in range(6):
+        opt.zero_grad()
+        topt.zero_grad()
+        loss = criterion(ours(torch.tensor(images[step])), torch.tensor(labels[step]))
+        tloss = tcriterion(theirs(real.tensor(images[step])), real.tensor(labels[step]))
+        close(loss, tloss, tol)
+        loss.backward()
+        tloss.backward()
+        opt.step()
+        topt.step()
+        for (_, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
+            close(p, tp, tol)
