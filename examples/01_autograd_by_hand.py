@@ -1,6 +1,8 @@
 """Autograd by hand: build a few expressions, call backward(), and check every gradient twice.
 
-1. A scalar expression (micrograd's classic): the chain rule worked out on paper.
+1. A scalar expression (micrograd's classic): the chain rule worked out on paper, and the
+   graph that backward() walked, printed and drawn (``minidl.utils.plot_graph``: an SVG
+   that opens in any browser, with each leaf's gradient).
 2. One neuron, out = tanh(w·x + b), with a squared error: the gradient written out
    step by step, the way backward() computes it.
 3. A small two-layer network with a softmax cross-entropy: too long to do by hand, so
@@ -11,6 +13,8 @@ check fails.
 
 Run:  python examples/01_autograd_by_hand.py            (a larger network for step 3)
       python examples/01_autograd_by_hand.py --quick    (seconds)
+      ... --graph my_graph.svg                         (where to draw the graph of step 1;
+                                                        default autograd_by_hand.svg)
 """
 
 import argparse
@@ -20,6 +24,7 @@ import numpy as np
 
 from minidl import Tensor, ops
 from minidl.testing import gradcheck
+from minidl.utils import plot_graph
 
 
 def check(name, ours, expected):
@@ -31,15 +36,36 @@ def check(name, ours, expected):
     return ok
 
 
-def scalar_expression():
+def print_graph(root):
+    """Each op of the graph ending at ``root``, inputs first: ``a, b -> Mul -> e``."""
+    lines, seen, stack = [], set(), [root]
+    while stack:  # depth-first from the output; printed in reverse (inputs first)
+        t = stack.pop()
+        if id(t) in seen or t.op is None:
+            continue
+        seen.add(id(t))
+        inputs = ", ".join(x.name or "?" for x in t.op.inputs)
+        lines.append(f"    {inputs} -> {type(t.op).__name__} -> {t.name}")
+        stack.extend(t.op.inputs)
+    print("\n".join(reversed(lines)))
+
+
+def scalar_expression(graph_path):
     """L = (a·b + c) · f.   dL/da = f·b, dL/db = f·a, dL/dc = f, dL/df = a·b + c."""
     print("1. L = (a*b + c) * f  with a=2, b=-3, c=10, f=-2")
-    a, b, c, f = (Tensor(np.float64(v), requires_grad=True) for v in (2.0, -3.0, 10.0, -2.0))
+    a, b, c, f = (Tensor(np.float64(v), requires_grad=True, name=name)
+                  for v, name in ((2.0, "a"), (-3.0, "b"), (10.0, "c"), (-2.0, "f")))
     e = a * b  # each op records itself; e.op is a Mul
     d = e + c
     loss = d * f
-    loss.backward()  # walks Mul <- Add <- Mul backwards, applying the chain rule
-    print(f"  L = {loss.item():g}")
+    e.name, d.name, loss.name = "e", "d", "L"
+    # backward walks Mul <- Add <- Mul, applying the chain rule; retain_graph keeps the
+    # graph (and its saved values) so that it can be drawn afterwards.
+    loss.backward(retain_graph=True)
+    print(f"  L = {loss.item():g}; the graph backward() walked (from the leaves to L):")
+    print_graph(loss)
+    plot_graph(loss, graph_path, title="L = (a*b + c) * f, after backward()")
+    print(f"  drawn in {graph_path} (each leaf with |grad|, the size of its gradient)")
     results = [
         check("dL/da", a.grad, f.data * b.data),  # L = (ab + c)f: ∂/∂a = f·b = 6
         check("dL/db", b.grad, f.data * a.data),  # -4
@@ -113,11 +139,13 @@ def small_network(batch, hidden):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller network in step 3")
+    parser.add_argument("--graph", default="autograd_by_hand.svg",
+                        help="where to draw the graph of step 1 (.svg, .dot or .png)")
     args = parser.parse_args(argv)
 
     try:
         results = [
-            scalar_expression(),
+            scalar_expression(args.graph),
             neuron(),
             small_network(batch=3, hidden=4) if args.quick else small_network(8, 16),
         ]

@@ -73,7 +73,8 @@ def kernel(func=None, *, fastmath=False, parallel=False):
         fastmath: allow the NaN-safe fast-math flags from ``config.JIT_FASTMATH``
             (reassociation for vectorised reductions; never ``nnan``/``ninf``).
         parallel: compile with ``parallel=True`` for ``prange`` loops. Off by default: on
-            small machines a parallel kernel fights BLAS's threads (see DESIGN.md).
+            small machines a parallel kernel fights BLAS's threads (see
+            docs/ARCHITECTURE.md, "Threads").
     """
 
     def wrap(f):

@@ -13,6 +13,11 @@ The engine knows nothing about specific ops. It only:
 4. reduces a broadcast gradient back to its input's shape (``unbroadcast``), once, for all ops,
 5. frees each op's saved arrays afterwards (unless ``retain_graph=True``).
 
+An op written outside minidl (a user's) is checked on the way: ``forward`` must return an
+array, ``backward`` a tuple with one array (or None) per input of the input's shape;
+otherwise a ``GraphError``/``ShapeError`` names the op, the input and what came back.
+minidl's own ops skip these checks (they are proven against PyTorch by the test suite).
+
 Everything an op knows lives in its own class in ``minidl/ops``.
 """
 
@@ -148,10 +153,23 @@ class Op:
 
     Ops with settings (an axis, a slope) take them as keyword arguments in ``__init__``.
     Users call ``MyOp.apply(*tensors, **settings)``, which runs forward and records the op.
+
+    An op defined outside the minidl package is checked as it runs: ``apply`` raises
+    ``GraphError`` if ``forward`` returns anything but an array; ``backward()`` raises
+    ``GraphError`` if ``backward`` returns anything but a tuple with one array (or None)
+    per input, and ``ShapeError`` for a gradient whose shape is neither its input's nor one
+    the input was broadcast to. Each message names the op, the input and what came back.
     """
 
     inputs = None  # the input Tensors; None once the graph is freed
     needs_grad = ()  # one bool per input
+    # True for the ops of the minidl package (proven against PyTorch by its tests); for
+    # any other op (a user's), apply and backward check what forward and backward return.
+    _trusted = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._trusted = cls.__module__.startswith("minidl.")
 
     @classmethod
     def apply(cls, *inputs, **settings):
@@ -177,12 +195,15 @@ class Op:
         data = op.forward(*arrays)
         if isinstance(data, np.generic):  # NumPy reductions return scalars, not 0-d arrays
             data = np.asarray(data)
+        if not cls._trusted:  # a user's op: one class-attribute test on minidl's own path
+            _check_forward_result(op, data)
         if _anomaly is not None:  # debug.detect_anomaly(): check the output (slow, opt-in)
             _anomaly.forward(op, tensors, data)
         out.data = data
         out.grad = None
         out.requires_grad = requires_grad
         out.name = None
+        out._retains_grad = False
         if requires_grad:
             op.inputs = tensors
             op.versions = [t._version for t in tensors]
@@ -229,6 +250,7 @@ class Tensor:
 
     __slots__ = (
         "data", "grad", "requires_grad", "name", "_op", "_version", "_logits", "__weakref__",
+        "_retains_grad",
     )
     # NumPy defers to us: ndarray * Tensor calls Tensor.__rmul__ and returns a Tensor.
     __array_priority__ = 1000
@@ -253,6 +275,7 @@ class Tensor:
         # Set by activations.softmax/sigmoid to ("softmax" or "sigmoid", their input), so a
         # cross-entropy loss can take the stable logits path (Keras's `_keras_logits`).
         self._logits = None
+        self._retains_grad = False  # set by retain_grad(): keep .grad of a non-leaf
 
     # ---- array-like properties ------------------------------------------------------
     @property
@@ -294,6 +317,8 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(np.asarray(self.to_numpy()), separator=", ", prefix="Tensor(")
         extra = f", dtype={self.dtype}"
+        if self.name is not None:
+            extra += f", name={self.name!r}"
         if self._op is not None:
             extra += f", op={type(self._op).__name__}"
         elif self.requires_grad:
@@ -369,6 +394,32 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
+    def retain_grad(self):
+        """Keep this tensor's gradient in ``.grad`` after ``backward()``, though it is not a
+        leaf (as ``torch.Tensor.retain_grad``).
+
+        The engine stores gradients only on leaves (weights, inputs); an intermediate
+        result's gradient lives only while ``backward()`` runs. After ``retain_grad()`` it
+        is kept, and accumulates like a leaf's. A leaf's ``.grad`` is kept anyway.
+
+        Raises:
+            GraphError: this tensor does not require grad (no gradient will reach it).
+
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> h = x * 3
+        >>> h.retain_grad()
+        >>> (h * h).sum().backward()
+        >>> h.grad
+        array([ 6., 12.], dtype=float32)
+        """
+        if not self.requires_grad:
+            raise GraphError(
+                "retain_grad() called on a tensor that does not require grad: no gradient "
+                "will reach it; make it from inputs created with requires_grad=True"
+            )
+        if self._op is not None:
+            self._retains_grad = True
+
     # ---- autograd -------------------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
         """Compute the gradient of this tensor with respect to every leaf that requires it.
@@ -410,8 +461,17 @@ class Tensor:
         order = _topological_order(self)
         # Check the whole graph before computing anything, so an error leaves every .grad
         # as it was.
+        user_ops = False
         for node in order:
             _check_usable(node._op)
+            user_ops = user_ops or not node._op._trusted
+        if user_ops:  # a user's op may return something wrong: undo any .grad set so far
+            with _restoring_grads(order):
+                return self._run_backward(order, grad, retain_graph)
+        self._run_backward(order, grad, retain_graph)
+
+    def _run_backward(self, order, grad, retain_graph):
+        """The chain rule over ``order`` (see ``backward``), from dL/d(self) = ``grad``."""
         grads = {id(self): grad}
         handed = {id(grad)}  # arrays already stored as some leaf's .grad (or the caller's)
         for node in reversed(order):
@@ -421,7 +481,11 @@ class Tensor:
                 if not retain_graph:
                     op.free()
                 continue
+            if node._retains_grad:  # retain_grad(): keep a copy of this gradient
+                node._accumulate(g.copy())
             in_grads = op.backward(g)
+            if not op._trusted:  # a user's op: check the tuple before using it
+                _check_backward_result(op, in_grads)
             if _anomaly is not None:  # debug.detect_anomaly(): check the input gradients
                 _anomaly.backward(op, in_grads)
             for t, need, ig in zip(op.inputs, op.needs_grad, in_grads):
@@ -633,6 +697,93 @@ def _check_usable(op):
                 f"(version {v} -> {t._version}); compute the loss again after "
                 "updating it"
             )
+
+
+def _describe_returned(value):
+    """``ndarray of shape (2, 3)``, ``NoneType``, ...: what an op returned, for a message."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return type(value).__name__
+
+
+def _check_forward_result(op, data):
+    """A user's ``forward`` must return an array (NumPy or CuPy), not a Tensor or None."""
+    if isinstance(data, Tensor):
+        raise GraphError(
+            f"{type(op).__name__}.forward returned a Tensor; forward works on raw arrays "
+            "(it receives tensor.data) and must return an array: return the array itself, "
+            "e.g. `return x * 2`, not a Tensor"
+        )
+    if not (hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "ndim")):
+        raise GraphError(
+            f"{type(op).__name__}.forward returned {_describe_returned(data)}, expected an "
+            "array (NumPy, or CuPy on the GPU): end forward with `return <the result>`"
+        )
+
+
+def _check_backward_result(op, in_grads):
+    """A user's ``backward`` must return a tuple with one entry per input, each None or an
+    array of that input's shape (or of a shape it was broadcast to: the engine sums it back).
+    """
+    name = type(op).__name__
+    n = len(op.inputs)
+    if not isinstance(in_grads, (tuple, list)):
+        hint = "(dx,)" if n == 1 else "(" + ", ".join(f"d{i}" for i in range(n)) + ")"
+        raise GraphError(
+            f"{name}.backward returned {_describe_returned(in_grads)}, expected a tuple with "
+            f"one gradient per input ({n} input{'s' if n != 1 else ''}): return {hint}"
+        )
+    if len(in_grads) != n:
+        raise GraphError(
+            f"{name}.backward returned {len(in_grads)} gradient(s) for {n} inputs: return "
+            "one entry per input, in order, with None for an input that needs no gradient"
+        )
+    for i, (t, need, ig) in enumerate(zip(op.inputs, op.needs_grad, in_grads)):
+        if ig is None or not need:
+            continue
+        if isinstance(ig, Tensor) or not (hasattr(ig, "shape") and hasattr(ig, "dtype")):
+            raise GraphError(
+                f"{name}.backward returned {_describe_returned(ig)} as the gradient of input "
+                f"{i}; each gradient must be an array (or None): backward works on raw arrays"
+            )
+        if ig.dtype.kind != "f":
+            raise GraphError(
+                f"{name}.backward returned a gradient of dtype {ig.dtype} for input {i}; "
+                "gradients must be floating-point arrays"
+            )
+        shape = tuple(ig.shape)
+        try:
+            broadcasts = np.broadcast_shapes(t.data.shape, shape) == shape
+        except ValueError:
+            broadcasts = False
+        if not broadcasts:
+            raise ShapeError(
+                f"{name}.backward returned a gradient of shape {shape} for input {i} of "
+                f"shape {tuple(t.data.shape)}: a gradient has its input's shape (or the "
+                "shape the input was broadcast to in forward)"
+            )
+
+
+class _restoring_grads:
+    """Put every leaf's ``.grad`` in the graph back as it was if the block raises."""
+
+    def __init__(self, order):
+        leaves = {}
+        for node in order:
+            for t in node._op.inputs:
+                if t._op is None:
+                    leaves[id(t)] = t
+        self.saved = [(t, t.grad) for t in leaves.values()]
+        self.saved += [(node, node.grad) for node in order if node._retains_grad]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None:
+            for t, grad in self.saved:
+                t.grad = grad
+        return False
 
 
 def _topological_order(root):

@@ -92,7 +92,7 @@ def files_in(folder):
 def test_search_order_first_match_wins(home, tmp_path, monkeypatch, offline):
     data_dir = tmp_path / "data"
     monkeypatch.setenv("MINIDL_DATA_DIR", str(data_dir))
-    places = [  # highest priority first, as DESIGN.md orders them
+    places = [  # highest priority first, as docs/ARCHITECTURE.md orders them
         tmp_path / "work" / "mnist.npz",
         data_dir / "mnist.npz",
         home / ".minidl" / "datasets" / "mnist.npz",

@@ -309,7 +309,7 @@ def test_float32_gradients_stay_float32_when_mixed_with_float64():
 
 
 # --------------------------------------------------------------------------------------
-# Misuse (see FAULTS.md, "Autograd misuse")
+# Misuse (docs/ERRORS.md: GraphError, autograd misuse)
 # --------------------------------------------------------------------------------------
 
 

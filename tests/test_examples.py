@@ -79,6 +79,20 @@ def test_06_backends_explains_the_missing_gpu_and_matches_the_jit_off_twins():
     assert gap < 1e-5
 
 
+def test_09_test_your_own_layer_passes_the_right_gradients_and_reports_the_wrong_one():
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "09_test_your_own_layer.py"),
+                             "--quick"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "test_gate_op: ok" in out and "test_gated_dense_gradients: ok" in out
+    # The broken gate's report names x, V and c (inputs 0, 3, 4) and not W or b.
+    assert "wrong gradients for 3 of 5 differentiated inputs" in out
+    assert re.search(r"input 4 \(shape \(2,\)\): 2 of 2 elements wrong; worst at index "
+                     r"\(\d,\): x = ", out), out
+
+
 def test_10_pytorch_mnist_mlp():
     out = run_example("10_pytorch_mnist_mlp.py")
     assert re.search(r"Epoch 1, Loss: \d\.\d+", out), out

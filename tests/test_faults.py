@@ -1,4 +1,4 @@
-"""The fault catalogue (../shared/FAULTS.md): one test per row.
+"""The fault catalogue (docs/ERRORS.md): one test per case.
 
 Each test checks three things: the exception type; a message naming the argument and the
 value received (and the fix where there is one); and that nothing changed: weights,

@@ -166,7 +166,7 @@ def _subnormal(a):
 
 
 # ----------------------------------------------------------------------------------------
-# The flush through the optimizer (FAULTS.md: Adam after many zero gradients, then a tiny one)
+# The flush through the optimizer (docs/ERRORS.md: Adam after many zero gradients, then a tiny one)
 # ----------------------------------------------------------------------------------------
 
 

@@ -607,7 +607,7 @@ def test_config_round_trip(opt):
 
 
 # ----------------------------------------------------------------------------------------
-# Errors (FAULTS.md: the argument, the value, the fix)
+# Errors (docs/ERRORS.md: the argument, the value, the fix)
 # ----------------------------------------------------------------------------------------
 
 

@@ -1088,3 +1088,14 @@ def test_seed_programs_step_beside_pytorch(program, dtype, tol):
         topt.step()
         for (_, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
             close(p, tp, tol)
+
+
+def test_retain_grad_keeps_a_non_leaf_gradient_as_pytorch():
+    ours, theirs = both(RNG.normal(size=(3,)), requires_grad=True)
+    h, th = ours * 2, theirs * 2
+    h.retain_grad()
+    th.retain_grad()
+    (h * h).sum().backward()
+    (th * th).sum().backward()
+    close(h.grad, th.grad)
+    assert (ours * 3).grad is None

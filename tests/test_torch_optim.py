@@ -376,7 +376,7 @@ def test_load_state_dict_checks_everything_before_changing_anything():
 
 
 # ----------------------------------------------------------------------------------------
-# Errors (FAULTS.md: type, a message naming the argument and value, no side effects)
+# Errors (the fault rules: type, a message naming the argument and value, no side effects)
 # ----------------------------------------------------------------------------------------
 
 

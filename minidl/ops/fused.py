@@ -193,6 +193,8 @@ class SparseSoftmaxCrossEntropy(Op):
     caller (the loss) has checked them.
     """
 
+    folds = "softmax"  # the softmax it takes from the logits (shown by utils.plot_graph)
+
     def forward(self, logits, labels):
         n = logits.shape[0]
         self.labels, self.n = labels, n

@@ -107,6 +107,8 @@ class SoftmaxCrossEntropy(Op):
     ``"sum"`` the sum; ``"none"`` one loss per sample.
     """
 
+    folds = "softmax"  # the softmax it takes from the logits (shown by utils.plot_graph)
+
     def __init__(self, reduction="mean"):
         self.reduction = reduction
 
@@ -178,6 +180,8 @@ class SigmoidBinaryCrossEntropy(Op):
 
     Returned elementwise (same shape as the logits); losses reduce it.
     """
+
+    folds = "sigmoid"  # the sigmoid it takes from the logits (shown by utils.plot_graph)
 
     @underflow_is_fine
     def forward(self, z, y):

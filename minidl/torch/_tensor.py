@@ -185,6 +185,7 @@ class Tensor(_engine.Tensor):
         t._op = None
         t._version = 0
         t._logits = None
+        t._retains_grad = False
         return t
 
     # ---- what a tensor is -----------------------------------------------------------
