@@ -1099,3 +1099,35 @@ def test_retain_grad_keeps_a_non_leaf_gradient_as_pytorch():
     (th * th).sum().backward()
     close(h.grad, th.grad)
     assert (ours * 3).grad is None
+
+
+@pytest.mark.parametrize("call,family", [
+    (lambda lib: lib.nn.Linear(4, 3)(lib.ones(2, 5)), RuntimeError),
+    (lambda lib: lib.ones(2, 3) @ lib.ones(2, 3), RuntimeError),
+    (lambda lib: lib.cat([lib.ones(2, 3), lib.ones(2, 4)]), RuntimeError),
+    (lambda lib: lib.ones(6).view(4), RuntimeError),
+    (lambda lib: lib.nn.Conv2d(3, 4, 3)(lib.ones(1, 2, 5, 5)), RuntimeError),
+    (lambda lib: (lib.ones(2, requires_grad=True) * 2).backward(), RuntimeError),
+    (lambda lib: lib.ones(2).item(), RuntimeError),
+    (lambda lib: lib.ones(2, requires_grad=True).numpy(), RuntimeError),
+    (lambda lib: lib.nn.CrossEntropyLoss()(lib.zeros(2, 3), lib.tensor([0, 3])), IndexError),
+    (lambda lib: lib.nn.CrossEntropyLoss()(lib.zeros(2, 3), lib.tensor([0])), ValueError),
+    (lambda lib: lib.optim.SGD([], lr=0.1), ValueError),
+    (lambda lib: lib.optim.Adam(lib.nn.Linear(2, 2).parameters(), lr=-1.0), ValueError),
+    (lambda lib: lib.from_numpy([1.0, 2.0]), TypeError),
+])
+def test_errors_come_in_pytorchs_families(call, family):
+    with pytest.raises(family):
+        call(real)
+    with pytest.raises(family) as info:
+        call(torch)
+    assert len(str(info.value)) > 20  # a sentence, not a bare code
+
+
+def test_a_second_backward_through_a_freed_graph_is_a_runtime_error():
+    for lib in (real, torch):
+        x = lib.ones(2, requires_grad=True)
+        y = (x * x).sum()
+        y.backward()
+        with pytest.raises(RuntimeError):
+            y.backward()
