@@ -572,6 +572,9 @@ def _module_check(ours, theirs, shape, tol=1e-10, train=True, integer_input=None
     (lambda nn: nn.BatchNorm1d(5), (8, 5)), (lambda nn: nn.BatchNorm1d(3), (8, 3, 4)),
     (lambda nn: nn.BatchNorm2d(3), (4, 3, 5, 5)), (lambda nn: nn.Identity(), (2, 2)),
     (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), (5, 3)),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Linear(4, 2)),
+     (5, 3)),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.1, inplace=True)), (5, 3)),
 ])
 def test_modules_match_pytorch(make, shape):
     _module_check(make(nn), make(real.nn), shape)
@@ -1131,3 +1134,13 @@ def test_a_second_backward_through_a_freed_graph_is_a_runtime_error():
         y.backward()
         with pytest.raises(RuntimeError):
             y.backward()
+
+
+def test_inplace_activation_outside_the_graph_writes_into_the_input():
+    x = torch.tensor([-1.0, 2.0])
+    view = x[:]
+    assert F.relu(x, inplace=True) is x
+    assert view.tolist() == [0.0, 2.0]
+    t = real.tensor([-1.0, 2.0])
+    real.nn.functional.relu(t, inplace=True)
+    assert t.tolist() == x.tolist()
