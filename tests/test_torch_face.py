@@ -1144,3 +1144,33 @@ def test_inplace_activation_outside_the_graph_writes_into_the_input():
     t = real.tensor([-1.0, 2.0])
     real.nn.functional.relu(t, inplace=True)
     assert t.tolist() == x.tolist()
+
+
+def test_seed_003_pytorch_snippet_runs_with_only_its_imports_changed():
+    """The seed's text, verbatim (checked against the seed when the seeds folder is
+    present), with `torch` imports swapped: it builds the network, the optimizer and the
+    loss as PyTorch does, and calling the network fails where PyTorch's fails (the snippet's
+    undefined num_flat_features; examples/11_pytorch_cnn.py completes it)."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "seed_programs" / "seed003_torch.txt").read_text()
+    seeds = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+    if seeds.is_dir():
+        assert any(text in f.read_text() for f in seeds.glob("003_*.txt"))
+
+    def run(swapped):
+        namespace = {}
+        exec(compile(swapped, "seed003_torch", "exec"), namespace)  # noqa: S102
+        return namespace
+
+    ours = run(text.replace("import torch\n", "import minidl.torch as torch\n")
+               .replace("import torch.nn as", "import minidl.torch.nn as")
+               .replace("import torch.optim as", "import minidl.torch.optim as")
+               .replace("import torch.nn.functional as", "import minidl.torch.nn.functional as"))
+    theirs = run(text)
+    assert [n for n, _ in ours["net"].named_parameters()] == \
+        [n for n, _ in theirs["net"].named_parameters()]
+    assert isinstance(ours["optimizer"], torch.optim.SGD)
+    for namespace, lib in ((ours, torch), (theirs, real)):
+        with pytest.raises(AttributeError, match="num_flat_features"):
+            namespace["net"](lib.zeros(1, 1, 28, 28))
