@@ -12,6 +12,12 @@ variables (``OMP_NUM_THREADS`` and friends; ``torch.set_num_threads`` too) say
 A process trains ``--epochs`` epochs over the 60,000 MNIST images and reports each epoch's
 time; the table takes the epochs after the first (Numba compiles and caches warm up in the
 first) and prints their median for each library, and the ratio, as a Markdown row.
+
+Note on the data loading: PyTorch's ``DataLoader`` fetches the 64 samples of a batch one
+by one and stacks them; minidl's batches a ``TensorDataset`` with one fancy index per
+tensor (the same batches). That is part of what the default row measures; ``--per-sample``
+makes minidl fetch and collate sample by sample too (a ``collate_fn`` turns the fast path
+off), to show the loop without that difference.
 """
 
 import argparse
@@ -28,15 +34,20 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
                     "NUMBA_NUM_THREADS")
 
 
-def train(torch, nn, optim, data, epochs, quick):
+def train(torch, nn, optim, data, epochs, quick, per_sample=False):
     """Seed 004's loop; returns the seconds of each epoch."""
     (x, y) = data
     if quick:
         x, y = x[:6400], y[:6400]
     images = torch.from_numpy(x).float().unsqueeze(1) / 255.0
     labels = torch.from_numpy(y).long()
+    extra = {}
+    if per_sample:  # any collate_fn: minidl then fetches sample by sample, as PyTorch
+        collate = torch.utils.data.default_collate if hasattr(
+            torch.utils.data, "default_collate") else None
+        extra["collate_fn"] = lambda batch: collate(batch)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
-                                         batch_size=64, shuffle=True)
+                                         batch_size=64, shuffle=True, **extra)
 
     class SimpleModel(nn.Module):
         def __init__(self):
@@ -68,7 +79,7 @@ def train(torch, nn, optim, data, epochs, quick):
     return times
 
 
-def worker(library, threads, epochs, quick):
+def worker(library, threads, epochs, quick, per_sample):
     sys.path.insert(0, str(REPO_ROOT))
     from minidl.datasets import mnist
 
@@ -87,14 +98,15 @@ def worker(library, threads, epochs, quick):
         import minidl.torch.optim as optim
 
         torch.manual_seed(0)
-    print(json.dumps(train(torch, nn, optim, (x, y), epochs, quick)))
+    print(json.dumps(train(torch, nn, optim, (x, y), epochs, quick, per_sample)))
 
 
 def measure(library, args):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     env.update({name: str(args.threads) for name in THREAD_VARIABLES})
     command = [sys.executable, __file__, "--worker", library, "--threads", str(args.threads),
-               "--epochs", str(args.epochs)] + (["--quick"] if args.quick else [])
+               "--epochs", str(args.epochs)] + (["--quick"] if args.quick else []) + (
+                   ["--per-sample"] if args.per_sample else [])
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -105,10 +117,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="6,400 images, one round")
+    parser.add_argument("--per-sample", action="store_true",
+                        help="minidl's DataLoader fetches sample by sample, as PyTorch's")
     parser.add_argument("--worker", choices=("minidl", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.threads, args.epochs, args.quick)
+        worker(args.worker, args.threads, args.epochs, args.quick, args.per_sample)
         return
     rounds = 1 if args.quick else args.rounds
     times = {"minidl": [], "torch": []}
@@ -123,6 +137,7 @@ def main():
     print("| workload | threads | minidl.torch s/epoch | PyTorch s/epoch | ratio |")
     print("|---|---|---|---|---|")
     subset = "6,400 images" if args.quick else "60,000 images"
+    subset += ", per-sample loading" if args.per_sample else ""
     print(f"| seed 004 loop (784-128-10, Adam, batch 64, DataLoader), {subset} | "
           f"{args.threads} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}× |")
 
