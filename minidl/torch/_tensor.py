@@ -5,7 +5,7 @@ autograd rules. Where PyTorch's and Keras's *conventions* differ on the same obj
 tensors this face hands out follow PyTorch:
 
 - the dtype of a Python float is float32 and of a Python int int64 (Keras's face turns both
-  into ``floatx``); results are promoted with PyTorch's rules (``promote``), not NumPy's;
+  into ``floatx``); results are promoted with PyTorch's rules (``result_dtype``), not NumPy's;
 - ``numpy()`` refuses a tensor that requires grad, ``item()`` of many elements is a
   ``RuntimeError``, shape mismatches are ``RuntimeError``s;
 - in-place methods (``add_``, ``zero_``...) exist, with PyTorch's leaf rules.
