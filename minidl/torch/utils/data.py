@@ -18,6 +18,8 @@ from minidl.torch import _random
 from minidl.torch._functions import stack, tensor
 from minidl.torch._tensor import Tensor, _engine
 
+_raw = _engine._raw
+
 
 class Dataset:
     """Base class of map-style datasets: define ``__getitem__`` and ``__len__``."""
@@ -53,7 +55,9 @@ class TensorDataset(Dataset):
         self.tensors = tensors
 
     def __getitem__(self, index):
-        return tuple(t[index] for t in self.tensors)
+        # Data tensors (no grad) are indexed directly: a view, no graph node to record.
+        return tuple(t[index] if t.requires_grad else Tensor._wrap(t.data[_raw(index)])
+                     for t in self.tensors)
 
     def __len__(self):
         return self.tensors[0].shape[0]
