@@ -15,6 +15,7 @@ The engine underneath is ``minidl.Tensor`` (``minidl/tensor.py``) and the ops in
 
 from minidl import (
     activations,
+    array_backend,
     backend,
     callbacks,
     config,
@@ -57,5 +58,5 @@ __all__ = [
     "BackendUnavailableError", "CheckpointError", "DeviceMismatchError", "DTypeError",
     "GraphError", "MinidlError", "NonFiniteError", "NotCompiledError", "ShapeError", "Input",
     "Model", "Sequential", "load_model", "Op", "Tensor", "enable_grad", "is_grad_enabled",
-    "no_grad", "tensor",
+    "no_grad", "tensor", "array_backend",
 ]  # fmt: skip

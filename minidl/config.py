@@ -66,7 +66,7 @@ def set_device(name):
     Raises ``BackendUnavailableError`` at once if the GPU is asked for and cannot be used.
     """
     global _device
-    from minidl import backend
+    from minidl import array_backend as backend
 
     _device = backend.get_backend(name).name
 

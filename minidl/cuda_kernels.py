@@ -429,7 +429,7 @@ def _launch(name, dtype, n, args):
 
 
 def _xp(array):
-    from minidl.backend import get_array_module
+    from minidl.array_backend import get_array_module
 
     return get_array_module(array)
 

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from minidl import tensor as _tensor
-from minidl.backend import backend_of
+from minidl.array_backend import backend_of
 from minidl.errors import NonFiniteError
 
 # Frames from files under this folder are minidl's own; the first frame outside is the

@@ -36,7 +36,7 @@ import warnings
 import numpy as np
 
 from minidl import config
-from minidl.backend import backend_of, get_array_module
+from minidl.array_backend import backend_of, get_array_module
 from minidl.errors import DTypeError, ShapeError
 from minidl.ops import elementwise as ew
 from minidl.ops import fused, nn

@@ -25,7 +25,7 @@ import inspect
 import numpy as np
 
 from minidl import losses as losses_module
-from minidl.backend import backend_of, get_array_module
+from minidl.array_backend import backend_of, get_array_module
 from minidl.errors import ShapeError
 from minidl.losses import squeeze_or_expand_to_same_rank
 from minidl.tensor import Tensor, no_grad

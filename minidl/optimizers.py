@@ -71,7 +71,7 @@ import warnings
 import numpy as np
 
 from minidl import config
-from minidl.backend import backend_of, get_array_module, get_backend
+from minidl.array_backend import backend_of, get_array_module, get_backend
 from minidl.errors import CheckpointError, DTypeError, ShapeError
 from minidl.jit import kernel
 from minidl.tensor import Tensor

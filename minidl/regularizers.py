@@ -14,7 +14,7 @@ NOTE: Keras's L2 has no ½ in front, so its gradient is ``2·l2·w``; PyTorch's
 import inspect
 import math
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.tensor import Tensor
 
 

@@ -35,7 +35,7 @@ import zipfile
 
 import numpy as np
 
-from minidl.backend import backend_of
+from minidl.array_backend import backend_of
 from minidl.errors import CheckpointError
 
 FORMAT_NAME = "minidl"

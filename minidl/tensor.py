@@ -24,7 +24,7 @@ Everything an op knows lives in its own class in ``minidl/ops``.
 import numpy as np
 
 from minidl import config
-from minidl.backend import check_same_device, get_array_module
+from minidl.array_backend import check_same_device, get_array_module
 from minidl.errors import DTypeError, GraphError, ShapeError
 
 # --------------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ class Tensor:
     @property
     def device(self):
         """``"cpu"`` or ``"gpu"``: where ``data`` lives."""
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         return backend_of(self.data).name
 
@@ -327,7 +327,7 @@ class Tensor:
 
     # ---- conversions ----------------------------------------------------------------
     def to_numpy(self):
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         return backend_of(self.data).to_numpy(self.data)
 
@@ -383,12 +383,25 @@ class Tensor:
     # ---- in-place updates (they bump the version counter) -----------------------------
     def assign(self, value):
         """Overwrite the data in place, as Keras's ``Variable.assign``."""
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         value = value.data if isinstance(value, Tensor) else value
         # A host array into device data is an explicit copy (CuPy refuses a[...] = ndarray).
         self.data[...] = backend_of(self.data).asarray(value)
         self._version += 1
+        return self
+
+    def assign_add(self, value):
+        """``self += value`` in place, as Keras's ``Variable.assign_add``."""
+        return self.assign(self.data + _raw(value))
+
+    def assign_sub(self, value):
+        """``self -= value`` in place, as Keras's ``Variable.assign_sub``."""
+        return self.assign(self.data - _raw(value))
+
+    @property
+    def value(self):
+        """The variable's value (Keras's ``Variable.value``): this tensor itself."""
         return self
 
     def zero_grad(self):
@@ -822,4 +835,4 @@ def tensor(data, requires_grad=False, dtype=None):
 from minidl.ops import elementwise as _ew  # noqa: E402
 from minidl.ops import linalg as _linalg  # noqa: E402
 from minidl.ops import reduce as _reduce  # noqa: E402
-from minidl.ops import shape as _shape  # noqa: E402
+from minidl.ops import reshaping as _shape  # noqa: E402

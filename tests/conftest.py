@@ -1,5 +1,7 @@
-"""Shared test configuration: hypothesis profiles, seeded state, data location."""
+"""Shared test configuration: hypothesis profiles (derandomized by default), seeded state,
+data location, the `parity` marker."""
 
+import fnmatch
 import os
 
 import numpy as np
@@ -7,16 +9,44 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # deadline=None: a first call may include a Numba compile, far over hypothesis's 200 ms.
-settings.register_profile(
-    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# `dev` (the default) and `ci` are derandomized: each test draws its examples from a seed
+# derived from its own source code, so the README's test command draws the same examples on
+# every machine and every run (with the pinned hypothesis version), and a failure seen once
+# is seen everywhere. derandomize=True also turns off the example database (.hypothesis/),
+# which would replay one machine's past failures first.
+settings.register_profile("ci", max_examples=60, derandomize=True, **_COMMON)
+settings.register_profile("dev", max_examples=40, derandomize=True, **_COMMON)
+# `thorough` explores: new random examples every run (HYPOTHESIS_PROFILE=thorough), ten
+# times as many; a failure is saved in .hypothesis/ and replayed first on the next run.
+settings.register_profile("thorough", max_examples=400, derandomize=False, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.hookimpl(trylast=True)  # after hypothesis's own plugin has loaded --hypothesis-profile
+def pytest_configure(config):
+    """``--hypothesis-seed=N`` draws the examples of seed N, whatever the profile.
+
+    NOTE: hypothesis ignores ``--hypothesis-seed`` under ``derandomize=True`` (the test's own
+    digest wins), so a seeded run of a derandomized profile would silently repeat the default
+    examples. Here it switches to a copy of the profile that is not derandomized and has no
+    example database, so the examples are a function of N alone.
+    """
+    if config.getoption("hypothesis_seed", default=None) is not None and (
+            settings.default.derandomize):
+        name = f"{settings.get_current_profile_name()}-seeded"
+        settings.register_profile(name, parent=settings.default, derandomize=False,
+                                  database=None)
+        settings.load_profile(name)
+
+
+def pytest_report_header(config):
+    seed = config.getoption("hypothesis_seed", default=None)
+    how = (f"the examples of --hypothesis-seed={seed}" if seed is not None
+           else "derandomized: the same examples every run" if settings.default.derandomize
+           else "random examples, new every run")
+    return (f"hypothesis profile {settings.get_current_profile_name()!r}: "
+            f"{settings.default.max_examples} examples a test, {how}")
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +75,21 @@ def rng():
 _GPU_TESTS = set()
 
 
+# ---- the parity files: CI runs their hypothesis tests a second time, with another seed ---
+# A file whose name matches one of these is a parity file: its tests compare a kernel, a
+# backend or an op with an independent reference (its xp twin, PyTorch, the CPU), where an
+# ulp-fragile comparison would show only on some examples. Every test in it gets the
+# `parity` marker; `.ci/run` reruns `-m "parity and hypothesis"` with a fixed seed. Another
+# file joins with `pytestmark = pytest.mark.parity`.
+PARITY_FILES = ("test_ops*.py", "test_conv*.py", "test_pool*.py", "test_fused*.py",
+                "test_*kernel*.py", "test_*device*.py", "test_*parity*.py")
+
+
 def pytest_collection_modifyitems(config, items):
     _GPU_TESTS.update(item.nodeid for item in items if item.get_closest_marker("gpu"))
+    for item in items:
+        if any(fnmatch.fnmatch(item.path.name, pattern) for pattern in PARITY_FILES):
+            item.add_marker("parity")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

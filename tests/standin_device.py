@@ -4,7 +4,7 @@ CuPy arrays cannot be tested here, but what breaks on them can be: CuPy refuses 
 device array into a NumPy array behind the user's back, and refuses to mix NumPy arrays into
 its operations. ``StandinArray`` wraps a NumPy array and refuses exactly those things, and
 ``xp`` is a namespace with NumPy's API over it (only the names CuPy also has). Registered as
-the device ``"standin"`` with ``minidl.backend.register_backend``, it lets the whole
+the device ``"standin"`` with ``minidl.array_backend.register_backend``, it lets the whole
 placement and dispatch logic run: ``model.to("standin")``, then ``fit``/``evaluate``/
 ``predict``. A stray ``np.`` call on device data, or a host array mixed into a device op,
 fails there with a ``TypeError`` that names both devices, instead of on a user's GPU.
@@ -35,7 +35,7 @@ Results of reductions are 0-d ``StandinArray``s, like CuPy's (not NumPy scalars)
 
 import numpy as np
 
-from minidl.backend import Backend, register_backend
+from minidl.array_backend import Backend, register_backend
 
 DEVICE = "standin"
 
@@ -190,7 +190,7 @@ class StandinArray:
                 else target(*inputs, **kwargs)
         raise TypeError(
             f"numpy.{ufunc.__name__} was called on an array on device '{DEVICE}': use "
-            f"xp = minidl.backend.get_array_module(x) and xp.{ufunc.__name__}(...) so the "
+            f"xp = minidl.array_backend.get_array_module(x) and xp.{ufunc.__name__}(...) so the "
             "same code runs on the GPU"
         )
 
@@ -199,7 +199,7 @@ class StandinArray:
             return getattr(xp, func.__name__)(*args, **kwargs)
         raise TypeError(
             f"numpy.{func.__name__} was called on an array on device '{DEVICE}': use "
-            f"xp = minidl.backend.get_array_module(x) and xp.{func.__name__}(...) so the "
+            f"xp = minidl.array_backend.get_array_module(x) and xp.{func.__name__}(...) so the "
             "same code runs on the GPU"
         )
 

@@ -15,8 +15,8 @@ import pytest
 import standin_device as sd
 
 import minidl
-from minidl import backend
-from minidl.backend import DeviceMismatchError
+from minidl import array_backend as backend
+from minidl.array_backend import DeviceMismatchError
 from minidl.errors import BackendUnavailableError, MinidlError
 
 

@@ -187,7 +187,7 @@ def test_bias_relu_forward_twin_equals_xp(dtype, launch):
     expected = (Tensor(x) + Tensor(b)).relu().data
     visits = np.zeros(x.size, dtype=np.int64)
     got = ck.bias_relu_forward_host(x, b, *launch, visits=visits)
-    np.testing.assert_array_equal(got, expected)  # NaN where xp has NaN
+    np.testing.assert_array_equal(got, expected)  # exact (one add, one compare); NaN kept
     _check_visits(visits)
 
 
@@ -200,7 +200,7 @@ def test_relu_backward_twin_equals_autograd(dtype, launch):
     y.backward(g)
     visits = np.zeros(x.size, dtype=np.int64)
     got = ck.relu_backward_host(g, y.data, *launch, visits=visits)
-    np.testing.assert_array_equal(got, x.grad)
+    np.testing.assert_array_equal(got, x.grad)  # exact: a product with 0 or 1
     _check_visits(visits)
 
 
@@ -222,7 +222,7 @@ def test_softmax_xent_forward_twin_equals_xp(dtype, launch):
     loss, m, log_s = ck.softmax_xent_forward_host(z, labels, *launch, visits=visits)
     # Equal up to the order of the sum over classes (NumPy sums pairwise, CUDA in a loop).
     np.testing.assert_allclose(loss, expected, **TOL[dtype])
-    np.testing.assert_array_equal(m, z.max(axis=1))
+    np.testing.assert_array_equal(m, z.max(axis=1))  # exact: a maximum rounds nothing
     assert loss.dtype == np.dtype(dtype)
     _check_visits(visits)
 
@@ -265,7 +265,7 @@ def test_dropout_forward_twin_equals_xp(dtype, rate, launch):
     u = np.where(keep, 1.0, 0.0).astype(dtype)
     visits = np.zeros(x.size, dtype=np.int64)
     y, mask = ck.dropout_forward_host(x.data, u, rate, *launch, visits=visits)
-    np.testing.assert_array_equal(y, out.data)
+    np.testing.assert_array_equal(y, out.data)  # exact: one product x · scale, in both
     g = np.ones(x.shape, dtype)
     out.backward(g)
     np.testing.assert_array_equal(g * mask, x.grad)  # the backward is g * mask
@@ -294,6 +294,7 @@ def test_sgd_update_twin_equals_the_optimizer_reference(dtype, nesterov, use_mom
         visits = np.zeros(var.size, dtype=np.int64)
         ck.sgd_update_host(var, grad, m, decay, *scalars, *launch, visits=visits)
         _check_visits(visits)
+    # exact: the same IEEE operations in the same order, element by element
     np.testing.assert_array_equal(var, var_ref)
     np.testing.assert_array_equal(m, m_ref)
 
@@ -323,6 +324,7 @@ def test_adam_update_twin_equals_the_optimizer_reference(dtype, amsgrad, launch)
         ck.adam_update_host(var, grad, m, v, v_hat, decay, *scalars, *launch, visits=visits)
         _check_visits(visits)
     for got, ref in zip((var, m, v, v_hat), refs):
+        # exact: the same operations in the same order; sqrt is correctly rounded everywhere
         np.testing.assert_array_equal(got, ref)
 
 
@@ -360,7 +362,9 @@ def cupy_device():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_kernels_equal_their_host_twins(cupy_device, dtype):
     cp = cupy_device
-    # Different exp/log implementations on the device: a few ulp, never more.
+    # Different exp/log implementations on the device: a few ulp, never more. The updates
+    # are compared with a tolerance too: nvcc may fuse a * b + c into one FMA (--fmad=true).
+    # Bitwise only for the kernels that make one rounding per element (add, product, max).
     tol = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-12)}
     x, b = _special(dtype, (33, 70)), _special(dtype, (70,), seed=1)
     np.testing.assert_array_equal(cp.asnumpy(ck.bias_relu_forward(cp.asarray(x),

@@ -2,7 +2,9 @@
 
 Each update rule in ``minidl/optimizers.py`` exists twice: a Numba loop (``_adam_kernel``) and
 a whole-array NumPy/CuPy twin (``_adam_reference``). They perform the same IEEE operations in
-the same order (no fast-math), so their results must be *bitwise* equal, NaN and Inf included.
+the same order (no fast-math), so their results must be *bitwise* equal, NaN and Inf included:
+their only function is ``sqrt``, which IEEE 754 rounds correctly in every library (unlike
+exp/log/pow, which no test here may compare bitwise across libraries).
 The twin is the readable one; ``tests/test_optimizers.py`` checks it against Keras's formulas
 and PyTorch.
 """

@@ -697,6 +697,8 @@ def test_device_training_equals_cpu_training_bitwise(cls, kwargs):
                         for w, g in zip(moved, grads)])
     for a, b, c in zip(on_cpu, on_device, moved):
         assert type(b.data) is standin_device.StandinArray
+        # exact: the CPU's kernels and the device's xp twins do the same IEEE operations in
+        # the same order, and sqrt (their only function) is correctly rounded everywhere
         np.testing.assert_array_equal(device.to_numpy(b.data), a.data)
         np.testing.assert_array_equal(device.to_numpy(c.data), a.data)
     # get_state hands back NumPy arrays wherever the state lives.

@@ -1,7 +1,7 @@
 """Layers that change the shape of each sample."""
 
 from minidl.layers.base import Layer
-from minidl.ops import shape as shape_ops
+from minidl.ops import reshaping as shape_ops
 
 
 class Flatten(Layer):

@@ -53,7 +53,7 @@ import math
 import numpy as np
 
 from minidl import config
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.errors import ShapeError
 from minidl.jit import kernel as jit_kernel
 from minidl.ops.fused import (

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.jit import kernel
 from minidl.tensor import Op
 
@@ -236,12 +236,12 @@ class ToDevice(Op):
     """out = x copied to another device.   dx = g copied back."""
 
     def __init__(self, device):
-        from minidl.backend import get_backend
+        from minidl.array_backend import get_backend
 
         self.target = get_backend(device)
 
     def forward(self, x):
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         self.source = backend_of(x)
         if self.source is self.target:
@@ -381,7 +381,7 @@ def erf(x):
     """The error function elementwise (NumPy has none; ``math.erf`` in a Numba loop)."""
     xp = get_array_module(x)
     if xp is not np:  # NumPy has none; a device backend provides its own
-        from minidl.backend import backend_of
+        from minidl.array_backend import backend_of
 
         return backend_of(x).erf(x)
     shape = x.shape

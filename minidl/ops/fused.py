@@ -17,7 +17,7 @@ path.
 import numpy as np
 
 from minidl import config
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.jit import kernel
 from minidl.tensor import Op
 

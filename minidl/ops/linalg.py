@@ -1,6 +1,6 @@
 """Matrix products, on BLAS through ``xp.matmul``."""
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.tensor import Op
 
 

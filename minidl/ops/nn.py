@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from minidl import config
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.errors import ShapeError
 from minidl.jit import kernel
 from minidl.ops.elementwise import underflow_is_fine

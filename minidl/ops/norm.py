@@ -11,7 +11,7 @@ API:
   caller (the ``BatchNormalization`` layer) updates its moving statistics from them.
 """
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.errors import ShapeError
 from minidl.tensor import Op, Tensor
 

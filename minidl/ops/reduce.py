@@ -6,7 +6,7 @@ reduced axes back (as size 1) so ``g`` broadcasts against the input.
 
 import builtins
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.tensor import Op
 
 

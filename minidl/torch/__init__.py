@@ -13,7 +13,7 @@ array([[2., 2., 2.],
        [2., 2., 2.]], dtype=float32)
 """
 
-from minidl.backend import get_backend as _get_backend
+from minidl.array_backend import get_backend as _get_backend
 from minidl.tensor import enable_grad, is_grad_enabled, no_grad
 from minidl.torch._dtypes import (
     bool,

@@ -9,7 +9,7 @@ import builtins
 
 import numpy as np
 
-from minidl.ops import shape as _shape
+from minidl.ops import reshaping as _shape
 from minidl.torch import _dtypes as dt
 from minidl.torch import _random
 from minidl.torch._tensor import (

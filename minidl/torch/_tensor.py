@@ -21,13 +21,13 @@ import sys
 
 import numpy as np
 
-from minidl.backend import backend_of
+from minidl.array_backend import backend_of
 from minidl.errors import GraphError, ShapeError
 from minidl.ops import elementwise as _ew
 from minidl.ops import linalg as _linalg
 from minidl.ops import nn as _nn
 from minidl.ops import reduce as _reduce
-from minidl.ops import shape as _shape
+from minidl.ops import reshaping as _shape
 from minidl.torch import _dtypes as dt
 
 # the engine module (`minidl.tensor` the attribute is the function `tensor`)

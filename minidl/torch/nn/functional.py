@@ -17,7 +17,7 @@ import numpy as np
 from minidl.ops import elementwise as _ew
 from minidl.ops import fused as _fused
 from minidl.ops import nn as _nn
-from minidl.ops import shape as _shape
+from minidl.ops import reshaping as _shape
 from minidl.ops.conv import AvgPool, MaxPool
 from minidl.ops.conv import conv as conv_op
 from minidl.ops.norm import batch_norm as batch_norm_op
@@ -328,7 +328,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
 
 
 def embedding(input, weight, padding_idx=None):  # noqa: A002
-    """Rows of ``weight`` picked by the integer tensor ``input``.
+    """Rows of ``weight`` picked by the integer tensor ``input`` (``minidl.ops.nn.Embedding``:
+    a gather; its backward scatter-adds, so a repeated index gets every gradient).
 
     Raises:
         IndexError: an index outside [0, num_embeddings).
@@ -342,7 +343,7 @@ def embedding(input, weight, padding_idx=None):  # noqa: A002
         bad = idx[(idx < 0) | (idx >= n)].reshape(-1)[0]
         raise TorchIndexError(f"index {int(bad)} is out of range for an embedding of "
                               f"{n} rows (valid: 0 to {n - 1})")
-    out = _shape.GetItem.apply(weight, index=idx)
+    out = _nn.Embedding.apply(weight, Tensor._wrap(idx))  # the op keras.layers.Embedding runs
     if padding_idx is not None:  # that row gets no gradient (and holds zeros)
         keep = (idx != padding_idx % n)[..., None].astype(weight.data.dtype)
         out = out * Tensor._wrap(keep)

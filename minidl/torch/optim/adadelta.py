@@ -1,6 +1,6 @@
 """Adadelta (``torch.optim.Adadelta``)."""
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.optimizers import _adadelta_kernel, _adadelta_reference
 from minidl.torch.optim.optimizer import (
     Optimizer,

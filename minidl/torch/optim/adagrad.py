@@ -1,6 +1,6 @@
 """Adagrad with PyTorch's rule (``torch.optim.Adagrad``)."""
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.optimizers import _adagrad_kernel, _adagrad_reference
 from minidl.torch.optim.optimizer import (
     Optimizer,

@@ -1,6 +1,6 @@
 """Adam and AdamW with PyTorch's rule (``torch.optim.Adam``, ``torch.optim.AdamW``)."""
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.optimizers import _adam_kernel, _adam_reference
 from minidl.torch.optim.optimizer import (
     Optimizer,

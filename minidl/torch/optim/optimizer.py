@@ -34,7 +34,7 @@ from collections import defaultdict
 import numpy as np
 
 from minidl import config
-from minidl.backend import backend_of, get_array_module
+from minidl.array_backend import backend_of, get_array_module
 from minidl.errors import DTypeError, ShapeError
 from minidl.optimizers import _flush_threshold
 from minidl.tensor import Tensor

@@ -1,6 +1,6 @@
 """RMSprop with PyTorch's rule (``torch.optim.RMSprop``)."""
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.optimizers import _rmsprop_kernel, _rmsprop_reference
 from minidl.torch.optim.optimizer import (
     Optimizer,

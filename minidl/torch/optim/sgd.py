@@ -1,6 +1,6 @@
 """SGD with PyTorch's rule (``torch.optim.SGD``)."""
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.optimizers import _sgd_kernel, _sgd_reference
 from minidl.torch.optim.optimizer import (
     Optimizer,

@@ -4,7 +4,7 @@ Their backward passes move the gradient back the same way: reshape it back, tran
 back, scatter it back into the positions that were read.
 """
 
-from minidl.backend import get_array_module
+from minidl.array_backend import get_array_module
 from minidl.errors import ShapeError
 from minidl.tensor import Op, Tensor
 
