@@ -30,6 +30,7 @@ from minidl import (
     optimizers,
     random,
     regularizers,
+    saving,
     utils,
 )
 from minidl.errors import (
@@ -54,7 +55,8 @@ keras = __import__("sys").modules[__name__]
 
 __all__ = [
     "activations", "backend", "callbacks", "config", "datasets", "debug", "initializers", "layers",
-    "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers", "utils",
+    "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving",
+    "utils",
     "BackendUnavailableError", "CheckpointError", "DeviceMismatchError", "DTypeError",
     "GraphError", "MinidlError", "NonFiniteError", "NotCompiledError", "ShapeError", "Input",
     "Model", "Sequential", "load_model", "Op", "Tensor", "enable_grad", "is_grad_enabled",

@@ -155,6 +155,10 @@ def get(identifier):
     if isinstance(identifier, str):
         fn = _ACTIVATIONS.get(identifier.lower())
         if fn is None:
+            from minidl import saving  # a registered or custom_objects activation
+
+            fn = saving.lookup(identifier)
+        if fn is None:
             raise ValueError(
                 f"Unknown activation {identifier!r}. Valid names: {sorted(_ACTIVATIONS)}"
             )
@@ -171,4 +175,6 @@ def serialize(fn):
     for name, f in _ACTIVATIONS.items():
         if f is fn:
             return name
-    return getattr(fn, "__name__", fn)
+    from minidl import saving
+
+    return saving.registered_name(fn) or getattr(fn, "__name__", fn)

@@ -90,5 +90,10 @@ def set_value(x, value):
     assign(value)
 
 
+def set_image_data_format(data_format):
+    """``keras.backend.set_image_data_format``: see ``minidl.config.set_image_data_format``."""
+    config.set_image_data_format(data_format)
+
+
 __all__ = ["clear_session", "epsilon", "floatx", "get_value", "image_data_format",
-           "set_floatx", "set_value"]
+           "set_floatx", "set_value", "set_image_data_format"]

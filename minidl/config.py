@@ -8,7 +8,9 @@ Every default can be overridden by an environment variable read once at import:
   ``NUMBA_DISABLE_JIT=1`` does the same.
 
 This module is also ``keras.config`` for ``import minidl as keras`` users:
-``keras.config.set_floatx("float64")`` / ``keras.config.floatx()``.
+``keras.config.set_floatx("float64")`` / ``keras.config.floatx()``, and
+``keras.config.image_data_format()`` / ``set_image_data_format`` (the layout that image layers
+use when their ``data_format`` is None; ``MINIDL_IMAGE_DATA_FORMAT`` overrides it).
 """
 
 import os
@@ -20,6 +22,12 @@ if _floatx not in _FLOATX_CHOICES:
     raise ValueError(f"MINIDL_FLOATX must be one of {_FLOATX_CHOICES}, got {_floatx!r}")
 
 _device = os.environ.get("MINIDL_DEVICE", "cpu").lower()
+
+_DATA_FORMATS = ("channels_last", "channels_first")
+_image_data_format = os.environ.get("MINIDL_IMAGE_DATA_FORMAT", "channels_last")
+if _image_data_format not in _DATA_FORMATS:
+    raise ValueError(f"MINIDL_IMAGE_DATA_FORMAT must be one of {_DATA_FORMATS}, got "
+                     f"{_image_data_format!r}")
 
 # --- Numba flags: the only place they are written down (see minidl/jit.py) ---------------
 JIT_ENABLED = os.environ.get("MINIDL_JIT", "1") != "0" and os.environ.get(
@@ -71,4 +79,44 @@ def set_device(name):
     _device = backend.get_backend(name).name
 
 
-__all__ = ["floatx", "set_floatx", "epsilon", "device", "set_device"]
+def image_data_format():
+    """Return the default image layout: ``"channels_last"`` (Keras's default: (batch, height,
+    width, channels)) or ``"channels_first"`` ((batch, channels, height, width), PyTorch's).
+
+    >>> image_data_format()
+    'channels_last'
+    """
+    return _image_data_format
+
+
+def set_image_data_format(data_format):
+    """Set the layout that image layers use when their ``data_format`` is None.
+
+    Raises:
+        ValueError: ``data_format`` is not ``"channels_last"`` or ``"channels_first"``.
+    """
+    global _image_data_format
+    _image_data_format = standardize_data_format(data_format, "set_image_data_format")
+
+
+def standardize_data_format(data_format, owner="data_format"):
+    """``data_format``, or the global default when it is None, checked (as Keras does).
+
+    Args:
+        data_format: ``"channels_last"``, ``"channels_first"`` or None.
+        owner: who asks (a layer's name), for the error message.
+
+    Raises:
+        ValueError: any other value, naming ``owner`` and the value received.
+    """
+    if data_format is None:
+        return _image_data_format
+    value = str(data_format).lower() if isinstance(data_format, str) else data_format
+    if value not in _DATA_FORMATS:
+        raise ValueError(f"{owner}: data_format must be one of {list(_DATA_FORMATS)} (or None "
+                         f"for image_data_format()), got {data_format!r}")
+    return value
+
+
+__all__ = ["floatx", "set_floatx", "epsilon", "device", "set_device", "image_data_format",
+           "set_image_data_format"]

@@ -1132,6 +1132,11 @@ def get(identifier):
             return _CLASSES[identifier]()
         fn = _FUNCTIONS.get(identifier) or _ALIASES.get(identifier)
         if fn is None:
+            from minidl import saving  # a registered or custom_objects loss
+
+            custom = saving.lookup(identifier)
+            if custom is not None:
+                return get(custom)
             raise ValueError(
                 f"Unknown loss {identifier!r}. Valid names: {', '.join(_valid_names())}"
             )

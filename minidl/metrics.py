@@ -560,6 +560,11 @@ def get(identifier):
             return AutoAccuracy(name=identifier)
         cls = _NAMES.get(identifier) or _CLASSES.get(identifier)
         if cls is None:
+            from minidl import saving  # a registered or custom_objects metric
+
+            custom = saving.lookup(identifier)
+            if custom is not None:
+                return get(custom)
             raise ValueError(
                 f"Unknown metric {identifier!r}. Valid names: {', '.join(_valid_names())}"
             )

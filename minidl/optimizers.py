@@ -40,6 +40,8 @@ it after dividing by ``√(1 - β₂ᵗ)``), RMSprop and Adagrad put ε under th
 momentum buffer holds ``-lr·(PyTorch's buffer)``, and ``weight_decay`` is always decoupled
 (PyTorch's ``SGD``/``Adam`` add ``weight_decay·var`` to the gradient instead). With ε = 0 the
 two libraries follow the same mathematics; ``tests/test_optimizers.py`` shows it.
+``minidl.torch.optim`` runs PyTorch's own forms of these rules with kernels of the same
+shape, kept beside these (``update_rule(name, flavour="pytorch")``).
 
 **Speed.** The update of one variable is one fused, in-place Numba kernel (``@kernel``) that
 reads each element once and allocates nothing; its plain ``xp`` twin (``_adam_reference``
@@ -96,44 +98,16 @@ def _flush_threshold(dtype):
 # - ``decay = weight_decay·lr`` (0 when off), applied first: ``var -= var·decay``;
 # - every float scalar has the arrays' dtype; ``tiny`` is the denormal flush threshold.
 # The twin performs the same float operations in the same order, so results are bitwise equal.
-#
-# The flavour: ``pytorch=True`` (a trailing argument, False by default) switches a kernel to
-# PyTorch's form of the same rule, for ``minidl.torch.optim``. The two libraries differ in
-# where ε and the bias corrections go, in what a momentum buffer holds (Keras folds the lr into
-# it, PyTorch does not) and in weight decay: PyTorch's ``weight_decay`` is an L2 term added to
-# the gradient, ``g + l2·var`` (its AdamW uses ``decay`` as Keras does). The PyTorch branch
-# uses its own variable names so that Numba never widens the Keras loop's types with the
-# float64 defaults of the PyTorch-only scalars (a Keras call compiles with them omitted).
 # ---------------------------------------------------------------------------------------
 
 
 @kernel
-def _sgd_kernel(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov,
-                pytorch=False, l2=0.0, one_minus_dampening=1.0, first_step=False):
+def _sgd_kernel(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov):
     zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
-        if pytorch:
-            # PyTorch: the buffer b holds no lr; it starts as the gradient itself.
-            gt = grad[i]
-            if l2 != 0:
-                gt = gt + w * l2
-            if use_momentum:
-                if first_step:
-                    bt = gt
-                else:
-                    bt = m[i] * momentum + gt * one_minus_dampening
-                if abs(bt) < tiny:
-                    bt = zero
-                m[i] = bt
-                if nesterov:
-                    gt = gt + bt * momentum
-                else:
-                    gt = bt
-            var[i] = w - gt * lr
-            continue
         g = grad[i]
         if use_momentum:
             mi = m[i] * momentum - g * lr
@@ -149,29 +123,11 @@ def _sgd_kernel(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov,
         var[i] = w
 
 
-def _sgd_reference(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov,
-                   pytorch=False, l2=0.0, one_minus_dampening=1.0, first_step=False):
-    """SGD (optionally with momentum / Nesterov) with whole-array xp operations.
-
-    Keras: ``m = momentum·m - lr·g``; ``var += m`` (Nesterov: ``var += momentum·m - lr·g``).
-    PyTorch (``pytorch=True``): ``g += l2·var``; ``b = g`` on the first step, then
-    ``b = momentum·b + (1 - dampening)·g``; ``var -= lr·b`` (Nesterov:
-    ``var -= lr·(g + momentum·b)``).
-    """
+def _sgd_reference(var, grad, m, decay, lr, momentum, tiny, use_momentum, nesterov):
+    """SGD (optionally with momentum / Nesterov) with whole-array xp operations."""
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
-    if pytorch:
-        g = grad if l2 == 0 else grad + var * l2
-        if use_momentum:
-            if first_step:
-                m[...] = g
-            else:
-                m[...] = m * momentum + g * one_minus_dampening
-            m[xp.abs(m) < tiny] = 0
-            g = g + m * momentum if nesterov else m
-        var -= g * lr
-        return
     if use_momentum:
         m[...] = m * momentum - grad * lr
         m[xp.abs(m) < tiny] = 0
@@ -185,31 +141,12 @@ def _sgd_reference(var, grad, m, decay, lr, momentum, tiny, use_momentum, nester
 
 @kernel
 def _adam_kernel(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_minus_beta_2,
-                 epsilon, tiny, amsgrad, pytorch=False, l2=0.0, beta_2=0.0,
-                 bias_correction2_sqrt=1.0):
+                 epsilon, tiny, amsgrad):
     zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
-        if pytorch:
-            # PyTorch: lr_t = lr / (1 - β₁ᵗ); ε goes after the bias-corrected √v.
-            gt = grad[i]
-            if l2 != 0:
-                gt = gt + w * l2
-            mt = m[i] + (gt - m[i]) * one_minus_beta_1
-            vt = v[i] * beta_2 + one_minus_beta_2 * gt * gt
-            if abs(mt) < tiny:
-                mt = zero
-            if vt < tiny:
-                vt = zero
-            m[i] = mt
-            v[i] = vt
-            if amsgrad:
-                vt = np.maximum(v_hat[i], vt)
-                v_hat[i] = vt
-            var[i] = w - lr_t * (mt / (np.sqrt(vt) / bias_correction2_sqrt + epsilon))
-            continue
         g = grad[i]
         mi = m[i] + (g - m[i]) * one_minus_beta_1
         vi = v[i] + (g * g - v[i]) * one_minus_beta_2
@@ -226,28 +163,11 @@ def _adam_kernel(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_minu
 
 
 def _adam_reference(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_minus_beta_2,
-                    epsilon, tiny, amsgrad, pytorch=False, l2=0.0, beta_2=0.0,
-                    bias_correction2_sqrt=1.0):
-    """Adam / AMSGrad with whole-array xp operations.
-
-    Keras: ``var -= lr_t·m / (√v + ε)`` with ``lr_t = lr·√(1 - β₂ᵗ) / (1 - β₁ᵗ)``.
-    PyTorch (``pytorch=True``): ``g += l2·var``; ``v = β₂v + (1 - β₂)g²``;
-    ``var -= lr_t·m / (√v / √(1 - β₂ᵗ) + ε)`` with ``lr_t = lr / (1 - β₁ᵗ)``.
-    """
+                    epsilon, tiny, amsgrad):
+    """Adam / AMSGrad (Keras's form) with whole-array xp operations."""
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
-    if pytorch:
-        g = grad if l2 == 0 else grad + var * l2
-        m += (g - m) * one_minus_beta_1
-        v[...] = v * beta_2 + one_minus_beta_2 * g * g
-        m[xp.abs(m) < tiny] = 0
-        v[v < tiny] = 0
-        if amsgrad:
-            xp.maximum(v_hat, v, out=v_hat)
-            v = v_hat
-        var -= lr_t * (m / (xp.sqrt(v) / bias_correction2_sqrt + epsilon))
-        return
     m += (grad - m) * one_minus_beta_1
     v += (grad * grad - v) * one_minus_beta_2
     m[xp.abs(m) < tiny] = 0
@@ -260,39 +180,12 @@ def _adam_reference(var, grad, m, v, v_hat, decay, lr_t, one_minus_beta_1, one_m
 
 @kernel
 def _rmsprop_kernel(var, grad, velocity, momentum_buf, average_grad, decay, lr, rho,
-                    one_minus_rho, momentum, epsilon, tiny, centered, use_momentum,
-                    pytorch=False, l2=0.0):
+                    one_minus_rho, momentum, epsilon, tiny, centered, use_momentum):
     zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
-        if pytorch:
-            # PyTorch: ε outside the square root; the momentum buffer holds no lr.
-            gt = grad[i]
-            if l2 != 0:
-                gt = gt + w * l2
-            vt = velocity[i] * rho + one_minus_rho * gt * gt
-            if vt < tiny:
-                vt = zero
-            velocity[i] = vt
-            if centered:
-                at = average_grad[i] + (gt - average_grad[i]) * one_minus_rho
-                if abs(at) < tiny:
-                    at = zero
-                average_grad[i] = at
-                avg = np.sqrt(vt - at * at) + epsilon
-            else:
-                avg = np.sqrt(vt) + epsilon
-            if use_momentum:
-                bt = momentum_buf[i] * momentum + gt / avg
-                if abs(bt) < tiny:
-                    bt = zero
-                momentum_buf[i] = bt
-                var[i] = w - lr * bt
-            else:
-                var[i] = w - lr * (gt / avg)
-            continue
         g = grad[i]
         vi = rho * velocity[i] + one_minus_rho * (g * g)
         if vi < tiny:  # v >= 0; flush what would decay into a subnormal
@@ -319,35 +212,11 @@ def _rmsprop_kernel(var, grad, velocity, momentum_buf, average_grad, decay, lr, 
 
 
 def _rmsprop_reference(var, grad, velocity, momentum_buf, average_grad, decay, lr, rho,
-                       one_minus_rho, momentum, epsilon, tiny, centered, use_momentum,
-                       pytorch=False, l2=0.0):
-    """RMSprop (optionally centered / with momentum) with xp operations.
-
-    Keras: ``Δ = lr·g / √(v + ε)`` (centered: ``√(v - a² + ε)``); momentum
-    ``μ = momentum·μ + Δ``, ``var -= μ``. PyTorch (``pytorch=True``): ``g += l2·var``;
-    ``avg = √v + ε`` (centered: ``√(v - a²) + ε``); momentum ``b = momentum·b + g/avg``,
-    ``var -= lr·b``; else ``var -= lr·g/avg``.
-    """
+                       one_minus_rho, momentum, epsilon, tiny, centered, use_momentum):
+    """RMSprop (Keras's form, optionally centered / with momentum) with xp operations."""
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
-    if pytorch:
-        g = grad if l2 == 0 else grad + var * l2
-        velocity[...] = velocity * rho + one_minus_rho * g * g
-        velocity[velocity < tiny] = 0
-        if centered:
-            average_grad += (g - average_grad) * one_minus_rho
-            average_grad[xp.abs(average_grad) < tiny] = 0
-            avg = xp.sqrt(velocity - average_grad * average_grad) + epsilon
-        else:
-            avg = xp.sqrt(velocity) + epsilon
-        if use_momentum:
-            momentum_buf[...] = momentum_buf * momentum + g / avg
-            momentum_buf[xp.abs(momentum_buf) < tiny] = 0
-            var -= lr * momentum_buf
-        else:
-            var -= lr * (g / avg)
-        return
     velocity[...] = rho * velocity + one_minus_rho * (grad * grad)
     velocity[velocity < tiny] = 0
     if centered:
@@ -366,48 +235,233 @@ def _rmsprop_reference(var, grad, velocity, momentum_buf, average_grad, decay, l
 
 
 @kernel
-def _adagrad_kernel(var, grad, accumulator, decay, lr, epsilon, pytorch=False, l2=0.0):
+def _adagrad_kernel(var, grad, accumulator, decay, lr, epsilon):
     # No flush: the accumulator only grows.
     for i in range(var.size):
         w = var[i]
         if decay != 0:
             w = w - w * decay
-        if pytorch:
-            # PyTorch: ε outside the square root (and lr already decayed by the caller).
-            gt = grad[i]
-            if l2 != 0:
-                gt = gt + w * l2
-            acc_t = accumulator[i] + gt * gt
-            accumulator[i] = acc_t
-            var[i] = w - lr * (gt / (np.sqrt(acc_t) + epsilon))
-            continue
         g = grad[i]
         acc = accumulator[i] + g * g
         accumulator[i] = acc
         var[i] = w - lr * g / np.sqrt(acc + epsilon)
 
 
-def _adagrad_reference(var, grad, accumulator, decay, lr, epsilon, pytorch=False, l2=0.0):
-    """Adagrad with whole-array xp operations.
-
-    Keras: ``acc += g²``; ``var -= lr·g / √(acc + ε)``. PyTorch (``pytorch=True``):
-    ``g += l2·var``; ``acc += g²``; ``var -= lr·g / (√acc + ε)``.
-    """
+def _adagrad_reference(var, grad, accumulator, decay, lr, epsilon):
+    """Adagrad (Keras's form) with whole-array xp operations."""
     xp = get_array_module(var)
     if decay != 0:
         var -= var * decay
-    if pytorch:
-        g = grad if l2 == 0 else grad + var * l2
-        accumulator += g * g
-        var -= lr * (g / (xp.sqrt(accumulator) + epsilon))
-        return
     accumulator += grad * grad
     var -= lr * grad / xp.sqrt(accumulator + epsilon)
 
 
+# ---------------------------------------------------------------------------------------
+# The PyTorch flavour of the same rules (used by minidl.torch.optim)
+#
+# PyTorch's optimizers follow the same ideas with different arithmetic: ε goes after the
+# bias-corrected square root (Adam) or outside the square root (RMSprop, Adagrad), momentum
+# buffers hold no learning rate (so a scheduled lr scales only the steps that follow), SGD's
+# buffer starts at the first gradient and has dampening, and ``weight_decay`` is an L2 term
+# added to the gradient, ``g + l2·var`` (AdamW alone decays decoupled, via ``decay``).
+# Each kernel keeps the conventions above (flat arrays, slots in place, ``decay`` first,
+# scalars in the arrays' dtype, the same flush) and the same twin discipline. Select a rule
+# with ``update_rule(name, flavour)``.
+#
+# NOTE: these are separate kernels, not a ``pytorch=False`` default argument on the Keras
+# ones: a Numba kernel called with an omitted default argument leaves the dispatcher's fast
+# path (measured: ~300 µs per call instead of ~1 µs), which would slow every Keras step.
+# ---------------------------------------------------------------------------------------
+
+
+@kernel
+def _sgd_torch_kernel(var, grad, buf, decay, lr, momentum, one_minus_dampening, l2, tiny,
+                      use_momentum, nesterov, first_step):
+    zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
+    for i in range(var.size):
+        w = var[i]
+        if decay != 0:
+            w = w - w * decay
+        g = grad[i]
+        if l2 != 0:
+            g = g + w * l2
+        if use_momentum:
+            if first_step:  # PyTorch starts the buffer at the gradient itself
+                b = g
+            else:
+                b = buf[i] * momentum + g * one_minus_dampening
+            if abs(b) < tiny:  # flush what would decay into a subnormal
+                b = zero
+            buf[i] = b
+            if nesterov:
+                g = g + b * momentum
+            else:
+                g = b
+        var[i] = w - g * lr
+
+
+def _sgd_torch_reference(var, grad, buf, decay, lr, momentum, one_minus_dampening, l2, tiny,
+                         use_momentum, nesterov, first_step):
+    """SGD, PyTorch's form, with whole-array xp operations.
+
+    ``g += l2·var``; ``b = g`` on the first step, then ``b = momentum·b + (1 - dampening)·g``;
+    ``var -= lr·b`` (Nesterov: ``var -= lr·(g + momentum·b)``); without momentum
+    ``var -= lr·g``.
+    """
+    xp = get_array_module(var)
+    if decay != 0:
+        var -= var * decay
+    g = grad if l2 == 0 else grad + var * l2
+    if use_momentum:
+        if first_step:
+            buf[...] = g
+        else:
+            buf[...] = buf * momentum + g * one_minus_dampening
+        buf[xp.abs(buf) < tiny] = 0
+        g = g + buf * momentum if nesterov else buf
+    var -= g * lr
+
+
+@kernel
+def _adam_torch_kernel(var, grad, m, v, v_hat, decay, step_size, one_minus_beta_1, beta_2,
+                       one_minus_beta_2, bias_correction2_sqrt, epsilon, l2, tiny, amsgrad):
+    zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
+    for i in range(var.size):
+        w = var[i]
+        if decay != 0:
+            w = w - w * decay
+        g = grad[i]
+        if l2 != 0:
+            g = g + w * l2
+        mi = m[i] + (g - m[i]) * one_minus_beta_1
+        vi = v[i] * beta_2 + one_minus_beta_2 * g * g
+        if abs(mi) < tiny:  # flush what would decay into a subnormal
+            mi = zero
+        if vi < tiny:  # v >= 0
+            vi = zero
+        m[i] = mi
+        v[i] = vi
+        if amsgrad:
+            vi = np.maximum(v_hat[i], vi)  # np.maximum propagates NaN, as the twin does
+            v_hat[i] = vi
+        var[i] = w - step_size * (mi / (np.sqrt(vi) / bias_correction2_sqrt + epsilon))
+
+
+def _adam_torch_reference(var, grad, m, v, v_hat, decay, step_size, one_minus_beta_1, beta_2,
+                          one_minus_beta_2, bias_correction2_sqrt, epsilon, l2, tiny, amsgrad):
+    """Adam / AMSGrad, PyTorch's form, with whole-array xp operations.
+
+    ``g += l2·var``; ``m += (g - m)(1 - β₁)``; ``v = β₂v + (1 - β₂)g²``; AMSGrad
+    ``v̂ = max(v̂, v)``; ``var -= step_size·m / (√v / √(1 - β₂ᵗ) + ε)`` with
+    ``step_size = lr / (1 - β₁ᵗ)``.
+    """
+    xp = get_array_module(var)
+    if decay != 0:
+        var -= var * decay
+    g = grad if l2 == 0 else grad + var * l2
+    m += (g - m) * one_minus_beta_1
+    v[...] = v * beta_2 + one_minus_beta_2 * g * g
+    m[xp.abs(m) < tiny] = 0
+    v[v < tiny] = 0
+    if amsgrad:
+        xp.maximum(v_hat, v, out=v_hat)
+        v = v_hat
+    var -= step_size * (m / (xp.sqrt(v) / bias_correction2_sqrt + epsilon))
+
+
+@kernel
+def _rmsprop_torch_kernel(var, grad, square_avg, momentum_buf, grad_avg, decay, lr, alpha,
+                          one_minus_alpha, momentum, epsilon, l2, tiny, centered, use_momentum):
+    zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
+    for i in range(var.size):
+        w = var[i]
+        if decay != 0:
+            w = w - w * decay
+        g = grad[i]
+        if l2 != 0:
+            g = g + w * l2
+        s = square_avg[i] * alpha + one_minus_alpha * g * g
+        if s < tiny:  # s >= 0; flush what would decay into a subnormal
+            s = zero
+        square_avg[i] = s
+        if centered:
+            a = grad_avg[i] + (g - grad_avg[i]) * one_minus_alpha
+            if abs(a) < tiny:
+                a = zero
+            grad_avg[i] = a
+            avg = np.sqrt(s - a * a) + epsilon
+        else:
+            avg = np.sqrt(s) + epsilon
+        if use_momentum:
+            b = momentum_buf[i] * momentum + g / avg
+            if abs(b) < tiny:
+                b = zero
+            momentum_buf[i] = b
+            var[i] = w - lr * b
+        else:
+            var[i] = w - lr * (g / avg)
+
+
+def _rmsprop_torch_reference(var, grad, square_avg, momentum_buf, grad_avg, decay, lr, alpha,
+                             one_minus_alpha, momentum, epsilon, l2, tiny, centered,
+                             use_momentum):
+    """RMSprop, PyTorch's form, with whole-array xp operations.
+
+    ``g += l2·var``; ``s = αs + (1 - α)g²``; ``avg = √s + ε`` (centered:
+    ``a = a + (1 - α)(g - a)``, ``avg = √(s - a²) + ε``); momentum ``b = momentum·b + g/avg``,
+    ``var -= lr·b``, else ``var -= lr·g/avg``.
+    """
+    xp = get_array_module(var)
+    if decay != 0:
+        var -= var * decay
+    g = grad if l2 == 0 else grad + var * l2
+    square_avg[...] = square_avg * alpha + one_minus_alpha * g * g
+    square_avg[square_avg < tiny] = 0
+    if centered:
+        grad_avg += (g - grad_avg) * one_minus_alpha
+        grad_avg[xp.abs(grad_avg) < tiny] = 0
+        avg = xp.sqrt(square_avg - grad_avg * grad_avg) + epsilon
+    else:
+        avg = xp.sqrt(square_avg) + epsilon
+    if use_momentum:
+        momentum_buf[...] = momentum_buf * momentum + g / avg
+        momentum_buf[xp.abs(momentum_buf) < tiny] = 0
+        var -= lr * momentum_buf
+    else:
+        var -= lr * (g / avg)
+
+
+@kernel
+def _adagrad_torch_kernel(var, grad, state_sum, decay, lr, epsilon, l2):
+    # No flush: the sum only grows.
+    for i in range(var.size):
+        w = var[i]
+        if decay != 0:
+            w = w - w * decay
+        g = grad[i]
+        if l2 != 0:
+            g = g + w * l2
+        s = state_sum[i] + g * g
+        state_sum[i] = s
+        var[i] = w - lr * (g / (np.sqrt(s) + epsilon))
+
+
+def _adagrad_torch_reference(var, grad, state_sum, decay, lr, epsilon, l2):
+    """Adagrad, PyTorch's form (``lr`` already decayed by the caller), with xp operations.
+
+    ``g += l2·var``; ``s += g²``; ``var -= lr·g / (√s + ε)``.
+    """
+    xp = get_array_module(var)
+    if decay != 0:
+        var -= var * decay
+    g = grad if l2 == 0 else grad + var * l2
+    state_sum += g * g
+    var -= lr * (g / (xp.sqrt(state_sum) + epsilon))
+
+
 @kernel
 def _adadelta_kernel(var, grad, square_avg, acc_delta, decay, lr, rho, one_minus_rho, epsilon,
-                     tiny, l2):
+                     l2, tiny):
     zero = tiny - tiny  # a 0 of the arrays' dtype (a 0.0 literal would be float64)
     for i in range(var.size):
         w = var[i]
@@ -429,8 +483,8 @@ def _adadelta_kernel(var, grad, square_avg, acc_delta, decay, lr, rho, one_minus
 
 
 def _adadelta_reference(var, grad, square_avg, acc_delta, decay, lr, rho, one_minus_rho,
-                        epsilon, tiny, l2):
-    """Adadelta with whole-array xp operations (Keras and PyTorch share this rule).
+                        epsilon, l2, tiny):
+    """Adadelta with whole-array xp operations (Keras and PyTorch state the same rule).
 
     ``g += l2·var``; ``s = ρs + (1 - ρ)g²``; ``Δ = √(a + ε) / √(s + ε) · g``;
     ``a = ρa + (1 - ρ)Δ²``; ``var -= lr·Δ``. ε sits inside both square roots, so the first
@@ -446,6 +500,43 @@ def _adadelta_reference(var, grad, square_avg, acc_delta, decay, lr, rho, one_mi
     acc_delta[...] = acc_delta * rho + one_minus_rho * delta * delta
     acc_delta[acc_delta < tiny] = 0
     var -= lr * delta
+
+
+# (rule, flavour) -> (Numba kernel, xp twin). Adadelta is one rule in both libraries.
+_UPDATE_RULES = {
+    ("sgd", "keras"): (_sgd_kernel, _sgd_reference),
+    ("adam", "keras"): (_adam_kernel, _adam_reference),
+    ("rmsprop", "keras"): (_rmsprop_kernel, _rmsprop_reference),
+    ("adagrad", "keras"): (_adagrad_kernel, _adagrad_reference),
+    ("sgd", "pytorch"): (_sgd_torch_kernel, _sgd_torch_reference),
+    ("adam", "pytorch"): (_adam_torch_kernel, _adam_torch_reference),
+    ("rmsprop", "pytorch"): (_rmsprop_torch_kernel, _rmsprop_torch_reference),
+    ("adagrad", "pytorch"): (_adagrad_torch_kernel, _adagrad_torch_reference),
+    ("adadelta", "keras"): (_adadelta_kernel, _adadelta_reference),
+    ("adadelta", "pytorch"): (_adadelta_kernel, _adadelta_reference),
+}
+
+
+def update_rule(name, flavour="keras"):
+    """The fused kernel of update rule ``name`` in a library's ``flavour``, with its twin.
+
+    Args:
+        name: ``"sgd"``, ``"adam"``, ``"rmsprop"``, ``"adagrad"`` or ``"adadelta"``.
+        flavour: ``"keras"`` (this module's optimizers) or ``"pytorch"``
+            (``minidl.torch.optim``).
+
+    Returns:
+        ``(kernel, reference)``: the Numba kernel and its xp twin (same signature; the
+        kernel for NumPy arrays with the JIT on, the twin otherwise).
+
+    Raises:
+        ValueError: an unknown rule or flavour.
+    """
+    try:
+        return _UPDATE_RULES[(name, flavour)]
+    except KeyError:
+        raise ValueError(f"Unknown update rule {name!r} with flavour {flavour!r}; known: "
+                         f"{sorted(_UPDATE_RULES)}") from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ Keras does; their names in the file are informational (a model rebuilt in the sa
 may have other automatic names), while count, shapes and dtypes must agree.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -36,10 +37,97 @@ import zipfile
 import numpy as np
 
 from minidl.array_backend import backend_of
-from minidl.errors import CheckpointError
+from minidl.errors import CheckpointError, MinidlError
 
 FORMAT_NAME = "minidl"
 FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------
+# Custom objects: what a saved name means when it is not built in
+# ---------------------------------------------------------------------------------------
+
+_REGISTERED = {}  # "package>name" -> class or function
+_REGISTERED_NAMES = {}  # class or function -> "package>name"
+_SCOPES = []  # custom_objects dicts in effect (load_model, custom_object_scope)
+
+
+class UnknownObjectError(MinidlError, TypeError):
+    """A saved class or function name that is neither built in, registered with
+    ``register_keras_serializable``, nor given in ``custom_objects`` (a ``TypeError``, as
+    Keras raises)."""
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Decorator that registers a custom layer, model, activation, loss or metric under
+    ``"<package>><name>"``, so a saved model that uses it can be loaded (as Keras's
+    ``keras.saving.register_keras_serializable``).
+
+    >>> @register_keras_serializable(package="demo")
+    ... def mish(x):
+    ...     return x * (1 + x.exp()).log().tanh()
+    >>> registered_name(mish)
+    'demo>mish'
+
+    Args:
+        package: a namespace for the name (default ``"Custom"``).
+        name: the name to register (default the class's or function's ``__name__``).
+
+    Returns:
+        The decorator (it returns the object unchanged).
+
+    Raises:
+        ValueError: a name already registered to another object.
+    """
+    def decorator(obj):
+        key = f"{package}>{name or obj.__name__}"
+        if key in _REGISTERED and _REGISTERED[key] is not obj:
+            raise ValueError(f"{key!r} is already registered to {_REGISTERED[key]!r}")
+        _REGISTERED[key] = obj
+        _REGISTERED_NAMES[obj] = key
+        return obj
+
+    return decorator
+
+
+def registered_name(obj):
+    """The name ``obj`` is registered under, or None."""
+    try:
+        return _REGISTERED_NAMES.get(obj)
+    except TypeError:  # an unhashable object
+        return None
+
+
+def get_registered_object(name, custom_objects=None):
+    """The object a saved ``name`` means: from ``custom_objects`` (and any in effect), then
+    the registry (by ``"package>name"``, or by the bare name); None if unknown."""
+    return lookup(name, custom_objects)
+
+
+def lookup(name, custom_objects=None):
+    if not isinstance(name, str):
+        return None
+    for scope in ([custom_objects] if custom_objects else []) + _SCOPES[::-1]:
+        if name in scope:
+            return scope[name]
+        bare = name.split(">")[-1]
+        if bare in scope:
+            return scope[bare]
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    matches = [obj for key, obj in _REGISTERED.items() if key.split(">")[-1] == name]
+    return matches[0] if len(matches) == 1 else None
+
+
+@contextlib.contextmanager
+def custom_object_scope(custom_objects):
+    """Within this block, names in ``custom_objects`` resolve to those objects (Keras's
+    ``keras.saving.custom_object_scope``)."""
+    _SCOPES.append(dict(custom_objects or {}))
+    try:
+        yield
+    finally:
+        _SCOPES.pop()
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,17 +250,26 @@ def save_weights(model, path, overwrite=True):
 
 
 def save_model(model, path, overwrite=True):
-    """Write architecture, compile settings, weights and optimizer state to ``path``."""
+    """Write architecture, compile settings, weights and optimizer state to ``path``.
+
+    Raises:
+        ValueError: a subclassed model whose class is not registered (nothing is
+            written: its ``call`` is code, and loading could not find the class).
+    """
     if not model.built:
         model._require_built("save")
+    model._check_savable()
+    from minidl.models.model import serialize_layer
+
     weights = _weight_arrays(model)
     opt_arrays, opt_meta = _optimizer_arrays(model.optimizer if model.compiled else None)
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "kind": "model",
-        "class_name": type(model).__name__,
+        "class_name": serialize_layer(model)["class_name"],
         "model_config": model.get_config(),
+        "build_input_shape": _json_shape(model.batch_input_shape),
         "compile_config": getattr(model, "_compile_config", None) if model.compiled else None,
         "weights": _manifest(weights),
         "optimizer": None if opt_meta is None else {**opt_meta,
@@ -280,26 +377,60 @@ def load_weights(model, path):
     _assign_weights(model, path, weights)
 
 
-def load_model(path, compile=True):
-    """Rebuild a model saved by ``save_model``: architecture, weights, optimizer state."""
-    from minidl import models
+def load_model(path, compile=True, custom_objects=None):
+    """Rebuild a model saved by ``save_model``: architecture, weights, optimizer state.
+
+    Args:
+        path: the file.
+        compile: also restore the compile settings and the optimizer's state.
+        custom_objects: ``{name: class or function}`` for the custom layers, models,
+            activations, losses and metrics the model uses (not needed for those
+            registered with ``register_keras_serializable``).
+
+    Raises:
+        CheckpointError: not a minidl model file, or one that cannot be rebuilt.
+        UnknownObjectError: (a ``TypeError``) a custom class or function that is neither
+            registered nor in ``custom_objects``; the message says how to provide it.
+    """
+    from minidl.models.model import deserialize_layer
 
     header, weights, opt_arrays = read_archive(path)
     if header.get("kind") != "model":
         _fail(path, "it holds only weights (saved by save_weights); build the model and call "
                     "model.load_weights(path)")
     class_name = header.get("class_name", "Sequential")
-    if class_name not in ("Sequential", "Model"):
+    if not isinstance(class_name, str):
         _fail(path, f"unknown model class {class_name!r}")
-    try:
-        model = getattr(models, class_name).from_config(header["model_config"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        _fail(path, f"the architecture cannot be rebuilt ({type(exc).__name__}: {exc})")
-    _assign_weights(model, path, weights)
-    compile_config = header.get("compile_config")
-    if compile and compile_config:
-        _compile_from(model, path, compile_config, header.get("optimizer"), opt_arrays)
+    with custom_object_scope(custom_objects):
+        try:
+            model = deserialize_layer({"class_name": class_name,
+                                       "config": header["model_config"]}, custom_objects)
+            shape = header.get("build_input_shape")
+            if not model.built and shape:
+                model.build(_tuple_shape(shape))
+        except UnknownObjectError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            _fail(path, f"the architecture cannot be rebuilt ({type(exc).__name__}: {exc})")
+        _assign_weights(model, path, weights)
+        compile_config = header.get("compile_config")
+        if compile and compile_config:
+            _compile_from(model, path, compile_config, header.get("optimizer"), opt_arrays)
     return model
+
+
+def _json_shape(shape):
+    if shape is None:
+        return None
+    if shape and isinstance(shape[0], (list, tuple)):
+        return [list(s) for s in shape]
+    return list(shape)
+
+
+def _tuple_shape(shape):
+    if shape and isinstance(shape[0], list):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
 
 
 def _compile_from(model, path, compile_config, meta, opt_arrays):
@@ -310,7 +441,8 @@ def _compile_from(model, path, compile_config, meta, opt_arrays):
         model.compile(optimizer=optimizers.deserialize(compile_config["optimizer"]),
                       loss=_deserialize_loss(compile_config["loss"]),
                       metrics=compile_config.get("metrics") or None,
-                      weighted_metrics=compile_config.get("weighted_metrics") or None)
+                      weighted_metrics=compile_config.get("weighted_metrics") or None,
+                      loss_weights=compile_config.get("loss_weights"))
     except (KeyError, TypeError, ValueError) as exc:
         _fail(path, f"the compile settings cannot be restored ({type(exc).__name__}: {exc}); "
                     "for a custom loss or metric, load with compile=False and call "
@@ -333,8 +465,17 @@ def _compile_from(model, path, compile_config, meta, opt_arrays):
 
 
 def _deserialize_loss(config):
+    """A saved loss: a name, a class config, or a list/dict of them (one per output)."""
     from minidl import losses
 
-    if isinstance(config, dict):
+    if isinstance(config, dict) and "class_name" in config and "config" in config:
+        custom = lookup(config["class_name"])
+        if custom is not None:
+            return custom.from_config(config["config"]) if hasattr(custom, "from_config") \
+                else custom
         return losses.get(config)
+    if isinstance(config, dict):
+        return {k: _deserialize_loss(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_deserialize_loss(v) for v in config]
     return config

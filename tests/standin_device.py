@@ -350,10 +350,10 @@ class _Namespace:
         value = getattr(self._module, name)
         if isinstance(value, np.ufunc):
             wrapped = _Ufunc(name, value)
+        elif type(value).__name__ == "module":  # xp.lib.stride_tricks: wrapped all the way
+            wrapped = _Namespace(value, f"{self._prefix}.{name}")
         elif isinstance(value, type) or not callable(value):
             wrapped = value  # dtypes (xp.float32, xp.intp), constants (xp.pi, xp.newaxis)
-        elif type(value).__name__ == "module":
-            wrapped = _Namespace(value, f"{self._prefix}.{name}")
         else:
             wrapped = _Function(name, value, allow_host=top and name in _TRANSFERS)
         setattr(self, name, wrapped)  # cache: the next lookup is a plain attribute

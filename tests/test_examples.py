@@ -105,3 +105,29 @@ def test_11_pytorch_cnn():
     assert re.search(r"\[1,   500\] loss: \d\.\d{3}", out), out
     acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
     assert acc > 0.5
+
+
+def test_08_functional_and_subclassing():
+    out = run_example("08_functional_and_subclassing.py")
+    assert "Connected to" in out and "concatenate[0][0]" in out
+    assert ("History keys: ['digit_accuracy', 'digit_loss', 'even_accuracy', 'even_loss', "
+            "'loss']") in out
+    digit = float(re.search(r"Functional digit accuracy: ([0-9.]+)", out).group(1))
+    even = float(re.search(r"even accuracy: ([0-9.]+)", out).group(1))
+    subclassed = float(re.search(r"Subclassed accuracy: ([0-9.]+)", out).group(1))
+    quickstart = float(re.search(r"Quickstart accuracy: ([0-9.]+)", out).group(1))
+    assert digit > 0.6 and subclassed > 0.6 and quickstart > 0.6  # chance is 0.1
+    assert even > 0.6  # chance is 0.5
+    assert 'Model: "mlp"' in out and "linear (Linear)" in out and "(None, 64)" in out
+    assert "(rows sum to 1): [1. 1. 1. 1. 1.]" in out
+
+
+def test_07_mnist_convnet_learns_and_times_its_epochs():
+    out = run_example("07_mnist_convnet.py")
+    assert 'Model: "sequential' in out and "Total params: 34,826" in out
+    # 6,000 images, validation_split=0.1 -> 5,400 train -> 43 steps of 128
+    assert re.search(r"43/43 ━+ \d+s \d+(ms|us)/step - accuracy: 0\.\d{4} - loss: "
+                     r"\d\.\d{4} - val_accuracy: 0\.\d{4} - val_loss: \d\.\d{4}", out), out
+    assert re.search(r"Epoch 1 took [0-9.]+ s", out), out
+    acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
+    assert acc > 0.7  # one epoch (43 steps) on 5,400 images; chance is 0.10

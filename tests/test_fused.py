@@ -43,6 +43,19 @@ def specials(dtype, shape, rng):
 shapes = st.tuples(st.integers(0, 7), st.integers(1, 9))
 
 
+def softmax_ulp_bound(c):
+    """How far, in ulps, a kernel's softmax of a row of ``c`` classes may lie from its twin's.
+
+    Not bitwise: the two exps come from different math libraries (each within a few ulp;
+    NumPy's SIMD float32 exp is not correctly rounded), the twin sums the c terms in its own
+    dtype (c - 1 roundings) where the kernel sums in float64, and each side divides and
+    rounds. Those relative errors add up, to first order, to about c + 16 units of 2⁻ᵖ
+    (2⁻²⁴ in float32), and a relative difference of k such units is at most k ulp.
+    (Measured on 40,000 random rows of 12 classes: at most 6 ulp.)
+    """
+    return c + 16
+
+
 # ---- kernels against their twins --------------------------------------------------------
 
 
@@ -88,9 +101,9 @@ def test_sparse_softmax_xent_kernels_match_their_twins(dtype, n, c, seed, scale)
     # and the twin is the textbook formula
     np.testing.assert_allclose(losses, -log_softmax_array(logits)[np.arange(n), labels],
                                rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
-    # Numba's exp (LLVM's) vs NumPy's: a few ulp; below tiny, NumPy's SIMD exp may flush.
-    assert_ulp_close(probs, expected_probs, max_ulp=4, atol=np.finfo(dtype).tiny,
-                     err_msg="softmax probabilities")
+    # Below tiny, NumPy's SIMD exp may flush to zero: atol.
+    assert_ulp_close(probs, expected_probs, max_ulp=softmax_ulp_bound(c),
+                     atol=np.finfo(dtype).tiny, err_msg="softmax probabilities")
     dz = np.empty_like(probs)
     scale_ = dtype(0.25)
     fused.sparse_softmax_xent_backward_kernel(probs, labels, scale_, dz)
@@ -211,8 +224,8 @@ def test_softmax_rows_kernel_matches_its_twin(dtype, n, c, seed, scale):
     softmax_rows_kernel(z, out)
     with np.errstate(under="ignore"):
         expected = softmax_array(z)
-    # Numba's exp vs NumPy's, and a float64 sum vs NumPy's pairwise float32 sum: a few ulp
-    assert_ulp_close(out, expected, max_ulp=4, atol=np.finfo(dtype).tiny, err_msg="softmax")
+    assert_ulp_close(out, expected, max_ulp=softmax_ulp_bound(c), atol=np.finfo(dtype).tiny,
+                     err_msg="softmax")
 
 
 @jit_only

@@ -28,6 +28,11 @@ from minidl import ShapeError, Tensor, ops
 
 DTYPES = ["float32", "float64"]
 
+# NOTE: torch's reference convolutions on tiny inputs took ~90 ms a call with its default
+# threads on this shared 2-core machine (threads spinning against each other) and ~5 ms
+# with one: the references run single-threaded (the values do not depend on it).
+torch.set_num_threads(1)
+
 # Small shapes with size-1 axes and 0-d tensors: a bug in broadcasting or in reducing a
 # size-1 axis shows up here, and each example costs a millisecond.
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=5)
@@ -160,6 +165,18 @@ def stack_cases(draw):
     base = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
     count = draw(st.integers(1, 3))
     return [base] * count, {"axis": draw(st.integers(-len(base) - 1, len(base)))}
+
+
+@st.composite
+def pad_value_cases(draw):
+    shape = draw(SHAPES_1D_UP)
+    widths = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in shape)
+    return [shape], {"pad_width": widths, "value": draw(st.sampled_from([0.0, -1.5]))}
+
+
+def torch_pad_value(t, pad_width, value):
+    # F.pad lists the (before, after) pairs from the last axis to the first.
+    return F.pad(t, [n for pair in reversed(pad_width) for n in pair], value=value)
 
 
 @st.composite
@@ -314,7 +331,10 @@ def conv_cases(draw, transpose=False):
 
 def torch_kernel(w, layout):
     """A minidl kernel as torch's (F, C/G, *k)."""
-    return w if layout == "torch" else w.permute(w.ndim - 1, w.ndim - 2, *range(w.ndim - 2))
+    if layout == "torch":
+        return w
+    # contiguous: torch's single-threaded conv_transpose1d backward refuses a permuted view
+    return w.permute(w.ndim - 1, w.ndim - 2, *range(w.ndim - 2)).contiguous()
 
 
 def torch_conv(x, w, b, strides, padding, dilation_rate, groups, data_format, kernel_layout,
@@ -567,6 +587,7 @@ ROWS = [
         lambda *xs, axis: torch.cat(xs, axis), concatenate_cases()),
     Row("stack", lambda *xs, axis: ops.stack(xs, axis),
         lambda *xs, axis: torch.stack(xs, axis), stack_cases()),
+    Row("pad_value", ops.pad, torch_pad_value, pad_value_cases()),
     # ---- neural-network ops ------------------------------------------------------------
     Row("softmax", ops.softmax, lambda x, axis: torch.softmax(x, axis), softmax_cases()),
     Row("log_softmax", ops.log_softmax, lambda x, axis: torch.log_softmax(x, axis),
@@ -582,10 +603,11 @@ ROWS = [
         lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction="none"),
         SHAPES.map(lambda s: ([s, s], {})), low=(-6, 0), high=(6, 1)),
     # ---- convolution, pooling, normalization ------------------------------------------
-    Row("conv", ops.conv, torch_conv, conv_cases()),
-    Row("conv_relu", functools.partial(ops.conv, activation="relu"),
+    Row("conv", lambda x, w, b, **p: ops.conv(x, w, bias=b, **p), torch_conv, conv_cases()),
+    Row("conv_relu", lambda x, w, b, **p: ops.conv(x, w, bias=b, activation="relu", **p),
         functools.partial(torch_conv, activation="relu"), conv_cases()),
-    Row("conv_transpose", ops.conv_transpose, torch_conv_transpose, conv_cases(True)),
+    Row("conv_transpose", lambda x, w, b, **p: ops.conv_transpose(x, w, bias=b, **p),
+        torch_conv_transpose, conv_cases(True)),
     Row("depthwise_conv", ops.depthwise_conv, torch_depthwise, depthwise_cases()),
     Row("max_pool", ops.max_pool, functools.partial(torch_pool, kind="max"), pool_cases()),
     Row("avg_pool", ops.avg_pool, functools.partial(torch_pool, kind="avg"), pool_cases()),

@@ -164,7 +164,6 @@ _TOL = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-12, atol=
 # op is fixed the test fails with XPASS, as a reminder to delete the entry.
 KNOWN_DEVICE_ISSUES = {}  # op name -> reason, for a strict xfail
 
-
 def _row_param(row):
     reason = KNOWN_DEVICE_ISSUES.get(row.name)
     marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []

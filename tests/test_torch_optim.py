@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import standin_device  # tests/ helper: a stand-in for a CuPy device
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from test_optimizer_kernels import assert_bitwise_equal, make_arrays
 
 import minidl.ops.elementwise as ew
@@ -21,6 +23,9 @@ import minidl.torch.optim as optim
 from minidl import Tensor, config
 from minidl import optimizers as keras_optimizers
 from minidl.torch.optim import lr_scheduler
+
+# A parity file: CI runs its hypothesis test a second time with other examples.
+pytestmark = pytest.mark.parity
 
 TOL = {np.float64: {"rtol": 1e-10, "atol": 1e-12}, np.float32: {"rtol": 1e-5, "atol": 1e-6}}
 SHAPES = [(4, 3), (3,), (2, 2, 2)]
@@ -452,40 +457,40 @@ def _torch_flavour_cases(dtype):
     f = np.dtype(dtype).type
     tiny = f(keras_optimizers._flush_threshold(dtype))
     empty = np.empty(0, dtype)
-    o = keras_optimizers
+    rule = keras_optimizers.update_rule
     out = []
     for l2 in (0.0, 0.1):
         for use_momentum, nesterov, first in ((False, False, False), (True, False, False),
                                               (True, True, False), (True, True, True)):
             out.append((f"sgd momentum={use_momentum} nesterov={nesterov} first={first}",
-                        o._sgd_kernel, o._sgd_reference,
+                        *rule("sgd", "pytorch"),
                         (lambda u: lambda v, g, s, p, q: (v, g, s if u else empty))(
                             use_momentum),
-                        (f(0.0), f(0.05), f(0.9), tiny, use_momentum, nesterov, True, f(l2),
-                         f(0.7), first)))
+                        (f(0.0), f(0.05), f(0.9), f(0.7), f(l2), tiny, use_momentum, nesterov,
+                         first)))
         for amsgrad in (False, True):
             for decay in (0.0, 1e-3):
                 out.append((f"adam amsgrad={amsgrad} decay={decay} l2={l2}",
-                            o._adam_kernel, o._adam_reference,
+                            *rule("adam", "pytorch"),
                             (lambda a: lambda v, g, s, p, q: (v, g, s, p, q if a else empty))(
                                 amsgrad),
-                            (f(decay), f(1e-3 / (1 - 0.9**3)), f(0.1), f(0.001), f(1e-8), tiny,
-                             amsgrad, True, f(l2), f(0.999), f(math.sqrt(1 - 0.999**3)))))
+                            (f(decay), f(1e-3 / (1 - 0.9**3)), f(0.1), f(0.999), f(0.001),
+                             f(math.sqrt(1 - 0.999**3)), f(1e-8), f(l2), tiny, amsgrad)))
         for centered in (False, True):
             for use_momentum in (False, True):
                 out.append((f"rmsprop centered={centered} momentum={use_momentum} l2={l2}",
-                            o._rmsprop_kernel, o._rmsprop_reference,
+                            *rule("rmsprop", "pytorch"),
                             (lambda c, u: lambda v, g, s, p, q: (
                                 v, g, p, s if u else empty, s.copy() * 0.1 if c else empty))(
                                 centered, use_momentum),
-                            (f(0.0), f(1e-2), f(0.99), f(0.01), f(0.5), f(1e-8), tiny,
-                             centered, use_momentum, True, f(l2))))
-        out.append((f"adagrad l2={l2}", o._adagrad_kernel, o._adagrad_reference,
+                            (f(0.0), f(1e-2), f(0.99), f(0.01), f(0.5), f(1e-8), f(l2), tiny,
+                             centered, use_momentum)))
+        out.append((f"adagrad l2={l2}", *rule("adagrad", "pytorch"),
                     lambda v, g, s, p, q: (v, g, p + 0.1),
-                    (f(0.0), f(1e-2), f(1e-10), True, f(l2))))
-        out.append((f"adadelta l2={l2}", o._adadelta_kernel, o._adadelta_reference,
+                    (f(0.0), f(1e-2), f(1e-10), f(l2))))
+        out.append((f"adadelta l2={l2}", *rule("adadelta", "pytorch"),
                     lambda v, g, s, p, q: (v, g, p, q),
-                    (f(0.0), f(1.0), f(0.9), f(0.1), f(1e-6), tiny, f(l2))))
+                    (f(0.0), f(1.0), f(0.9), f(0.1), f(1e-6), f(l2), tiny)))
     return out
 
 
@@ -505,6 +510,20 @@ def test_pytorch_flavour_kernels_match_their_twins_bitwise(dtype, size):
             if size >= 33:  # NaN/Inf gradients spoil only their own weights
                 assert not np.isfinite(a[0][:3]).any(), what
                 assert np.isfinite(a[0][3:]).all(), what
+
+
+@given(size=st.integers(0, 300), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_pytorch_flavour_kernels_match_their_twins_on_random_inputs(size, seed, dtype):
+    for what, kernel, reference, build, scalars in _torch_flavour_cases(dtype):
+        arrays = build(*make_arrays(size, dtype, seed))
+        a = [x.copy() for x in arrays]
+        b = [x.copy() for x in arrays]
+        with np.errstate(all="ignore"):  # NaN/Inf gradients are deliberate
+            kernel(*a, *scalars)
+            reference(*b, *scalars)
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_bitwise_equal(x, y, f"{what}, size {size}, seed {seed}, array {i}")
 
 
 @pytest.mark.parametrize("name, kwargs", [
@@ -529,17 +548,16 @@ def test_jit_off_gives_the_same_bits(name, kwargs, monkeypatch):
         assert_bitwise_equal(a, b, name)
 
 
-def test_keras_kernel_calls_are_unchanged_by_the_flavour_argument():
-    """The Keras rule with the flavour left at its default still is Keras's Adam formula
-    (float64, written out here): the PyTorch branch does not leak into it."""
-    rng = np.random.default_rng(3)
-    var, grad = rng.normal(size=50), rng.normal(size=50)
-    m, v = np.zeros(50), np.zeros(50)
-    expected = var - 0.01 * math.sqrt(1 - 0.999) / (1 - 0.9) * (0.1 * grad) / (
-        np.sqrt(0.001 * grad**2) + 1e-7)
-    keras_optimizers._adam_kernel(var, grad, m, v, np.empty(0), 0.0, 0.01 * math.sqrt(
-        1 - 0.999) / (1 - 0.9), 0.1, 0.001, 1e-7, 1e-300, False)
-    np.testing.assert_allclose(var, expected, rtol=1e-14)
+def test_update_rule_gives_each_flavour_its_kernel():
+    # By name: after its first call a kernel's module attribute is the compiled function.
+    def names(name, flavour="keras"):
+        return tuple(f.__name__ for f in keras_optimizers.update_rule(name, flavour))
+
+    assert names("adam") == ("_adam_kernel", "_adam_reference")  # Keras's is the default
+    assert names("adam", "pytorch") == ("_adam_torch_kernel", "_adam_torch_reference")
+    assert names("adadelta", "pytorch") == names("adadelta", "keras")  # one rule in both
+    with pytest.raises(ValueError, match="Unknown update rule 'adam' with flavour 'jax'"):
+        keras_optimizers.update_rule("adam", "jax")
 
 
 def test_moments_of_the_pytorch_flavour_never_go_subnormal():
@@ -600,7 +618,9 @@ def test_scheduler_gives_pytorchs_exact_learning_rates(name, kwargs):
 
 def test_steplr_multiplies_as_behaviours_md_says():
     w = Tensor(np.ones(1), requires_grad=True)
-    sched = lr_scheduler.StepLR(optim.SGD([w], lr=1.0), step_size=1, gamma=0.7)
+    sgd = optim.SGD([w], lr=1.0)
+    sched = lr_scheduler.StepLR(sgd, step_size=1, gamma=0.7)
+    sgd.step()  # no gradient: nothing moves, but the order is the documented one
     sched.step()
     sched.step()
     assert sched.get_last_lr() == [0.48999999999999994]  # 1.0·0.7·0.7, not 0.7**2 = 0.49
@@ -659,6 +679,7 @@ def test_reduce_lr_on_plateau_matches_pytorch(kwargs):
 def test_scheduler_state_dict_resumes_the_same_sequence():
     mine, ours, real, theirs = _scheduled_pair("MultiStepLR",
                                                {"milestones": [3, 6], "gamma": 0.5})
+    mine.step()  # the optimizer steps first (no gradients: nothing moves)
     for _ in range(4):
         ours.step()
     saved_sched, saved_opt = ours.state_dict(), mine.state_dict()
@@ -668,6 +689,7 @@ def test_scheduler_state_dict_resumes_the_same_sequence():
         expected.append(ours.get_last_lr())
     w = [Tensor(np.ones(2), requires_grad=True) for _ in range(2)]
     mine2 = optim.SGD([{"params": [p], "lr": 9.0} for p in w])
+    mine2.step()
     mine2.load_state_dict(saved_opt)
     resumed = lr_scheduler.MultiStepLR(mine2, milestones=[1], gamma=0.1)
     resumed.load_state_dict(saved_sched)
@@ -748,3 +770,45 @@ def test_device_steps_equal_cpu_steps_bitwise(name, kwargs):
     opt_cpu.step()
     for a, b in zip(on_cpu, resumed):
         assert_bitwise_equal(b.data, a.data, name + " resumed")
+
+
+def test_grad_given_as_a_tensor_and_non_contiguous_parameters_work():
+    """The torch face may keep a Tensor in .grad; a parameter may be a transposed view."""
+    rng = np.random.default_rng(5)
+    w0, g0 = rng.normal(size=(3, 4)), rng.normal(size=(4, 3))
+    ours = Tensor(w0.copy().T, requires_grad=True)  # non-contiguous data
+    assert not ours.data.flags.c_contiguous
+    theirs = torch.tensor(w0.copy().T, requires_grad=True)
+    ours.grad = Tensor(g0.copy())
+    theirs.grad = torch.tensor(g0)
+    mine = optim.Adam([ours], lr=0.1, weight_decay=0.1)
+    real = torch.optim.Adam([theirs], lr=0.1, weight_decay=0.1)
+    for _ in range(3):
+        mine.step()
+        real.step()
+    _assert_params_match([ours], [theirs], np.float64)
+    grad_tensor = ours.grad
+    mine.zero_grad(set_to_none=False)
+    assert ours.grad is grad_tensor  # the same Tensor, now zeros (as PyTorch's in-place zero)
+    np.testing.assert_array_equal(ours.grad.data, np.zeros((4, 3)))
+
+
+def test_scheduler_stepped_before_the_optimizer_warns_as_pytorch():
+    def warnings_of(lib_optim, lib_sched, optimizer_first):
+        p = (torch.zeros(1, requires_grad=True) if lib_optim is torch.optim
+             else Tensor(np.zeros(1), requires_grad=True))
+        opt = lib_optim.SGD([p])
+        sched = lib_sched.StepLR(opt, step_size=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if optimizer_first:
+                p.grad = torch.ones(1) if lib_optim is torch.optim else np.ones(1)
+                opt.step()
+            sched.step()
+            sched.step()
+        return [str(w.message) for w in caught if "before `optimizer.step()`" in str(w.message)]
+
+    for optimizer_first in (False, True):
+        ours = warnings_of(optim, lr_scheduler, optimizer_first)
+        theirs = warnings_of(torch.optim, torch.optim.lr_scheduler, optimizer_first)
+        assert len(ours) == len(theirs) == (0 if optimizer_first else 1)

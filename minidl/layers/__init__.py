@@ -24,13 +24,71 @@ from minidl.layers.base import (
     clear_session,
     unique_name,
 )
+from minidl.layers.convolutional import Conv1D, Conv2D
+from minidl.layers.convolutional_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from minidl.layers.core import Activation, Dense
-from minidl.layers.regularization import Dropout
-from minidl.layers.reshaping import Flatten
+from minidl.layers.embedding import Embedding
+from minidl.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from minidl.layers.normalization import BatchNormalization
+from minidl.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+)
+from minidl.layers.preprocessing import (
+    Normalization,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+)
+from minidl.layers.regularization import Dropout, SpatialDropout1D, SpatialDropout2D
+from minidl.layers.reshaping import (
+    Cropping2D,
+    Flatten,
+    Permute,
+    Reshape,
+    UpSampling2D,
+    ZeroPadding2D,
+)
 
 LAYERS = {cls.__name__: cls for cls in (
     InputLayer, Dense, Flatten, Dropout, Activation, ReLU, LeakyReLU, Softmax,
+    Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D,
+    SpatialDropout2D, Rescaling, Normalization, RandomFlip, RandomRotation, RandomZoom,
+    RandomTranslation, Embedding, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D,
 )}
+LAYERS.update({cls.__name__: cls for cls in (
+    Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot,
+)})
+# Convolution, pooling and batch normalization (issue 10).
+CONV_LAYERS = (Conv1D, Conv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+               GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+               GlobalMaxPooling2D, BatchNormalization)
+LAYERS.update({cls.__name__: cls for cls in CONV_LAYERS})
 
 
 def get(class_name):
@@ -43,4 +101,11 @@ def get(class_name):
 __all__ = [
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer", "LeakyReLU",
     "ReLU", "Softmax", "assign_checked", "clear_session", "get", "unique_name",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
+    "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "SpatialDropout1D",
+    "SpatialDropout2D", "Rescaling", "Normalization", "RandomFlip", "RandomRotation",
+    "RandomZoom", "RandomTranslation", "Embedding", "Conv2DTranspose", "DepthwiseConv2D",
+    "SeparableConv2D",
 ]  # fmt: skip
+__all__ += [cls.__name__ for cls in CONV_LAYERS]

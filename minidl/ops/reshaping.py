@@ -212,28 +212,33 @@ def stack(tensors, axis=0):
 
 
 class Pad(Op):
-    """out = x with ``pad_width[i] = (before, after)`` zeros around axis i.
+    """out = x with ``pad_width[i] = (before, after)`` cells of ``value`` (default zeros)
+    around axis i.
 
     dx = g without the padding (the slice that holds x).
     """
 
-    def __init__(self, pad_width):
-        self.pad_width = pad_width
+    def __init__(self, pad_width, value=0.0):
+        self.pad_width, self.value = pad_width, value
 
     def forward(self, x):
         xp = get_array_module(x)
         if len(self.pad_width) != x.ndim:
             raise ShapeError(f"pad: pad_width needs one (before, after) pair per axis of the "
                              f"input of shape {tuple(x.shape)}, got {list(self.pad_width)}")
-        return xp.pad(x, self.pad_width)
+        return xp.pad(x, self.pad_width, constant_values=self.value)
 
     def backward(self, g):
         return (g[tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.pad_width, g.shape))],)
 
 
-def pad(x, pad_width):
-    """Zero padding: ``pad_width`` is one ``(before, after)`` pair per axis (or one int for
-    every side of every axis), as ``numpy.pad`` with ``mode="constant"``.
+def pad(x, pad_width, value=0.0):
+    """Constant padding (zeros by default): ``pad_width`` is one ``(before, after)`` pair
+    per axis (or one int for every side of every axis), as ``numpy.pad`` with
+    ``mode="constant"``.
+
+    >>> pad(Tensor([[1.0, 2.0]]), ((0, 0), (1, 2))).tolist()
+    [[0.0, 1.0, 2.0, 0.0, 0.0]]
 
     Raises:
         ValueError: a negative or non-integer width.
@@ -251,4 +256,4 @@ def pad(x, pad_width):
     if not valid:
         raise ValueError(f"pad: pad_width must be non-negative int (before, after) pairs, got "
                          f"{pad_width!r}")
-    return Pad.apply(x, pad_width=pairs)
+    return Pad.apply(x, pad_width=pairs, value=value)

@@ -201,9 +201,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                               f"{weight.dtype} should be the same")
     padding = "valid" if padding == "valid" else _padding_pairs(padding, "conv2d")
     try:
-        return _nchw(conv_op(x, weight, bias, strides=_pair(stride, "stride"), padding=padding,
-                          dilation_rate=_pair(dilation, "dilation"), groups=groups,
-                          data_format="channels_first", kernel_layout="torch"))
+        return _nchw(conv_op(x, weight, strides=_pair(stride, "stride"), padding=padding,
+                             dilation_rate=_pair(dilation, "dilation"), bias=bias,
+                             groups=groups, data_format="channels_first",
+                             kernel_layout="torch"))
     except TorchShapeError:
         raise
     except ValueError as exc:  # ShapeError: e.g. a kernel larger than the padded input

@@ -1,7 +1,6 @@
 """Adadelta (``torch.optim.Adadelta``)."""
 
-from minidl.array_backend import get_array_module
-from minidl.optimizers import _adadelta_kernel, _adadelta_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -11,7 +10,10 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("adadelta", flavour="pytorch")
 
 
 class Adadelta(Optimizer):
@@ -66,7 +68,7 @@ class Adadelta(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             rho = group["rho"]
             for p in group["params"]:
@@ -77,15 +79,14 @@ class Adadelta(Optimizer):
                     grad = -grad
                 state = self.state[p]
                 if not state:
-                    xp = get_array_module(p.data)
                     state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(p.data)
-                    state["acc_delta"] = xp.zeros_like(p.data)
+                    state["square_avg"] = state_array(p)
+                    state["acc_delta"] = state_array(p)
                 state["step"] += 1
                 fused_update(
-                    _adadelta_kernel, _adadelta_reference, p, grad,
+                    _KERNEL, _REFERENCE, p, grad,
                     (state["square_avg"], state["acc_delta"]),
-                    (0.0, group["lr"], rho, 1 - rho, group["eps"],
-                     flush_threshold(p.data.dtype), group["weight_decay"]),
+                    (0.0, group["lr"], rho, 1 - rho, group["eps"], group["weight_decay"],
+                     flush_threshold(p.data.dtype)),
                 )
         return loss

@@ -1,7 +1,6 @@
 """Adagrad with PyTorch's rule (``torch.optim.Adagrad``)."""
 
-from minidl.array_backend import get_array_module
-from minidl.optimizers import _adagrad_kernel, _adagrad_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -9,7 +8,10 @@ from minidl.torch.optim.optimizer import (
     check_not_differentiable,
     fused_update,
     gradient_array,
+    state_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("adagrad", flavour="pytorch")
 
 
 class Adagrad(Optimizer):
@@ -56,8 +58,7 @@ class Adagrad(Optimizer):
         state = self.state[p]
         if not state:
             state["step"] = 0
-            state["sum"] = get_array_module(p.data).full(
-                p.data.shape, group["initial_accumulator_value"], dtype=p.data.dtype)
+            state["sum"] = state_array(p, group["initial_accumulator_value"])
         return state
 
     def _check_group(self, group):
@@ -75,7 +76,7 @@ class Adagrad(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             for p in group["params"]:
                 grad = gradient_array(p)
@@ -86,6 +87,6 @@ class Adagrad(Optimizer):
                 state = self._init_state(p, group)
                 state["step"] += 1
                 clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-                fused_update(_adagrad_kernel, _adagrad_reference, p, grad, (state["sum"],),
-                             (0.0, clr, group["eps"], True, group["weight_decay"]))
+                fused_update(_KERNEL, _REFERENCE, p, grad, (state["sum"],),
+                             (0.0, clr, group["eps"], group["weight_decay"]))
         return loss

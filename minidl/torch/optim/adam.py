@@ -1,7 +1,6 @@
 """Adam and AdamW with PyTorch's rule (``torch.optim.Adam``, ``torch.optim.AdamW``)."""
 
-from minidl.array_backend import get_array_module
-from minidl.optimizers import _adam_kernel, _adam_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -11,7 +10,10 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("adam", flavour="pytorch")
 
 
 class Adam(Optimizer):
@@ -26,9 +28,9 @@ class Adam(Optimizer):
         w = w - lr/(1 - β₁ᵗ) · m / (√v / √(1 - β₂ᵗ) + eps)
 
     ε is added after the bias-corrected square root; Keras adds it to the uncorrected ``√v``,
-    which is PyTorch's rule with ``eps·√(1 - β₂ᵗ)``: the same kernel serves both
-    (``minidl.optimizers._adam_kernel``, flavour ``pytorch=True``). ``t`` counts the
-    parameter's own steps: a step where it had no gradient does not count.
+    which is PyTorch's rule with ``eps·√(1 - β₂ᵗ)``. The fused kernel is the PyTorch flavour
+    of the Keras optimizers' Adam (``minidl.optimizers.update_rule("adam", "pytorch")``).
+    ``t`` counts the parameter's own steps: a step without a gradient does not count.
 
     Args:
         params: the parameters, or parameter groups (dicts), to optimize.
@@ -78,7 +80,7 @@ class Adam(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             beta_1, beta_2 = (float(b) for b in group["betas"])
             lr, wd = group["lr"], group["weight_decay"]
@@ -91,25 +93,25 @@ class Adam(Optimizer):
                 if group["maximize"]:
                     grad = -grad
                 state = self.state[p]
-                xp = get_array_module(p.data)
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = xp.zeros_like(p.data)
-                    state["exp_avg_sq"] = xp.zeros_like(p.data)
+                    state["exp_avg"] = state_array(p)
+                    state["exp_avg_sq"] = state_array(p)
                 if amsgrad and "max_exp_avg_sq" not in state:
-                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = state_array(p)
                 state["step"] += 1
                 t = state["step"]
                 # Per step, in float64 (rounded once to the parameter's dtype by fused_update).
                 step_size = lr / (1 - beta_1**t)
                 bias_correction2_sqrt = (1 - beta_2**t) ** 0.5
                 fused_update(
-                    _adam_kernel, _adam_reference, p, grad,
+                    _KERNEL, _REFERENCE, p, grad,
                     (state["exp_avg"], state["exp_avg_sq"],
                      state["max_exp_avg_sq"] if amsgrad else None),
-                    (lr * wd if decoupled else 0.0, step_size, 1 - beta_1, 1 - beta_2,
-                     group["eps"], flush_threshold(p.data.dtype), amsgrad, True,
-                     0.0 if decoupled else wd, beta_2, bias_correction2_sqrt),
+                    (lr * wd if decoupled else 0.0, step_size, 1 - beta_1, beta_2, 1 - beta_2,
+                     bias_correction2_sqrt, group["eps"], 0.0 if decoupled else wd,
+                     flush_threshold(p.data.dtype)),
+                    (amsgrad,),
                 )
         return loss
 

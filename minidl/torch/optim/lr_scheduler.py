@@ -34,6 +34,13 @@ _EPOCH_DEPRECATION = (
 )
 
 
+_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`: call them in the "
+    "opposite order (optimizer.step() in the batch loop, scheduler.step() after it), "
+    "otherwise the first value of the learning-rate schedule is skipped (as in PyTorch)."
+)
+
+
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"Argument `{name}` must be an integer > 0. Received: {name}={value!r}")
@@ -100,6 +107,9 @@ class LRScheduler:
                 the scheduler has one.
         """
         self._step_count += 1
+        if self._step_count == 2 and getattr(self.optimizer, "_step_count", 1) == 0:
+            # The first call after the one in __init__, and the optimizer never stepped.
+            warnings.warn(_ORDER_WARNING, UserWarning, stacklevel=2)
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()

@@ -22,9 +22,10 @@ Three ideas carry over from PyTorch unchanged:
   so a state saved from one model loads into a fresh copy of it.
 
 What minidl adds: the update of one parameter is one fused Numba kernel from
-``minidl.optimizers`` (the kernels the Keras optimizers use), called with ``pytorch=True``,
-which selects PyTorch's form of the rule: where ε and the bias corrections go, what a momentum
-buffer holds, and weight decay as an L2 term added to the gradient.
+``minidl.optimizers``, the PyTorch flavour of the Keras optimizers' rule
+(``update_rule(name, flavour="pytorch")``): the same loop shape, state layout and denormal
+flush, with PyTorch's arithmetic: where ε and the bias corrections go, what a momentum buffer
+holds, and weight decay as an L2 term added to the gradient.
 """
 
 import numbers
@@ -122,11 +123,20 @@ def gradient_array(param):
         raise ShapeError(f"the gradient of a parameter of shape {tuple(data.shape)} has shape "
                          f"{tuple(grad.shape)}; .grad must have the parameter's shape")
     if grad.dtype != data.dtype:
-        grad = grad.astype(data.dtype)  # as PyTorch, which keeps .grad in the param's dtype
+        grad = grad.astype(data.dtype)  # as the Keras optimizers (PyTorch would refuse it)
     return grad
 
 
-def fused_update(kernel, reference, param, grad, slots, scalars):
+def state_array(param, value=0.0):
+    """A new state array for ``param``: its shape, dtype and device, filled with ``value``.
+
+    C-ordered whatever the parameter's layout (``zeros_like`` of a transposed view would be
+    Fortran-ordered, and its flat view a copy the kernel's update would be lost in).
+    """
+    return get_array_module(param.data).full(param.data.shape, value, dtype=param.data.dtype)
+
+
+def fused_update(kernel, reference, param, grad, slots, numbers_, flags=()):
     """Run one update rule on ``param`` in place: the Numba ``kernel`` on NumPy arrays when
     the JIT is on, its xp twin ``reference`` otherwise (CuPy, or ``MINIDL_JIT=0``).
 
@@ -136,15 +146,18 @@ def fused_update(kernel, reference, param, grad, slots, scalars):
             a graph that saved the old value refuses to run ``backward``.
         grad: the gradient array (the parameter's shape and dtype).
         slots: the state arrays the rule takes, in its order (an unused slot: ``None``).
-        scalars: the rule's arguments after the slots, as Python numbers and bools; the
-            numbers are cast to the parameter's dtype (a float64 scalar would widen a float32
-            loop and stop it vectorising).
+        numbers_: the rule's numeric arguments after the slots, cast here to the parameter's
+            dtype (a float64 scalar would widen a float32 loop and stop it vectorising).
+        flags: the rule's boolean arguments, which come last.
     """
     data = param.data
     dtype = data.dtype
     xp = get_array_module(data)
+    # Flat views: the kernel updates the state in place (state_array makes them C-ordered).
     flat_slots = [xp.empty(0, dtype=dtype) if s is None else s.reshape(-1) for s in slots]
-    typed = tuple(x if isinstance(x, bool) else dtype.type(x) for x in scalars)
+    # One conversion for all the numbers (per-scalar dtype.type() calls cost more than a
+    # small parameter's whole update).
+    typed = (*np.array(numbers_, dtype=dtype), *flags)
     contiguous = data.flags.c_contiguous
     if contiguous:
         flat = data.reshape(-1)  # a view: the update lands in param.data
@@ -188,6 +201,7 @@ class Optimizer:
         # alive by the key), never by id(), whose numbers are reused after garbage collection.
         self.state = defaultdict(dict)
         self.param_groups = []
+        self._step_count = 0  # calls of step(), for lr_scheduler's order warning
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             "Tensors or dicts, but got a Tensor: wrap it in a list, [param]")
@@ -295,7 +309,10 @@ class Optimizer:
         """
         raise NotImplementedError
 
-    def _run_closure(self, closure):
+    def _begin_step(self, closure):
+        """What every ``step()`` does first: count the step (schedulers check that the
+        optimizer stepped before them) and run the closure, returning its loss."""
+        self._step_count += 1
         return None if closure is None else closure()
 
     # ---- state_dict ---------------------------------------------------------------------
@@ -403,7 +420,8 @@ def _load_state_value(key, value, param):
         raise ValueError(f"saved optimizer state '{key}' has shape {array.shape}, but its "
                          f"parameter has shape {tuple(param.data.shape)}; was the state saved "
                          "from another model?")
-    return backend_of(param.data).asarray(array.astype(param.data.dtype))
+    # Always a copy (never sharing memory with the saved dict or a torch tensor), C-ordered.
+    return backend_of(param.data).asarray(np.array(array, dtype=param.data.dtype, order="C"))
 
 
 def _to_numpy(value):

@@ -1,7 +1,6 @@
 """RMSprop with PyTorch's rule (``torch.optim.RMSprop``)."""
 
-from minidl.array_backend import get_array_module
-from minidl.optimizers import _rmsprop_kernel, _rmsprop_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -10,7 +9,10 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("rmsprop", flavour="pytorch")
 
 
 class RMSprop(Optimizer):
@@ -69,7 +71,7 @@ class RMSprop(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             alpha, momentum = group["alpha"], group["momentum"]
             centered, use_momentum = bool(group["centered"]), momentum > 0
@@ -80,22 +82,21 @@ class RMSprop(Optimizer):
                 if group["maximize"]:
                     grad = -grad
                 state = self.state[p]
-                xp = get_array_module(p.data)
                 if not state:
                     state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(p.data)
+                    state["square_avg"] = state_array(p)
                 # Created when first needed, so switching an option on mid-run works.
                 if use_momentum and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = xp.zeros_like(p.data)
+                    state["momentum_buffer"] = state_array(p)
                 if centered and "grad_avg" not in state:
-                    state["grad_avg"] = xp.zeros_like(p.data)
+                    state["grad_avg"] = state_array(p)
                 state["step"] += 1
                 fused_update(
-                    _rmsprop_kernel, _rmsprop_reference, p, grad,
+                    _KERNEL, _REFERENCE, p, grad,
                     (state["square_avg"], state["momentum_buffer"] if use_momentum else None,
                      state["grad_avg"] if centered else None),
                     (0.0, group["lr"], alpha, 1 - alpha, momentum, group["eps"],
-                     flush_threshold(p.data.dtype), centered, use_momentum, True,
-                     group["weight_decay"]),
+                     group["weight_decay"], flush_threshold(p.data.dtype)),
+                    (centered, use_momentum),
                 )
         return loss

@@ -1,7 +1,6 @@
 """SGD with PyTorch's rule (``torch.optim.SGD``)."""
 
-from minidl.array_backend import get_array_module
-from minidl.optimizers import _sgd_kernel, _sgd_reference
+from minidl.optimizers import update_rule
 from minidl.torch.optim.optimizer import (
     Optimizer,
     check_at_least,
@@ -10,7 +9,10 @@ from minidl.torch.optim.optimizer import (
     flush_threshold,
     fused_update,
     gradient_array,
+    state_array,
 )
+
+_KERNEL, _REFERENCE = update_rule("sgd", flavour="pytorch")
 
 
 class SGD(Optimizer):
@@ -80,7 +82,7 @@ class SGD(Optimizer):
         Returns:
             The closure's loss, or ``None``.
         """
-        loss = self._run_closure(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             momentum = group["momentum"]
             use_momentum = momentum != 0
@@ -95,13 +97,12 @@ class SGD(Optimizer):
                     state = self.state[p]
                     buffer = state.get("momentum_buffer")
                     if buffer is None:  # PyTorch starts the buffer at the first gradient
-                        buffer = state["momentum_buffer"] = get_array_module(p.data).zeros_like(
-                            p.data)
+                        buffer = state["momentum_buffer"] = state_array(p)
                         first_step = True
                 fused_update(
-                    _sgd_kernel, _sgd_reference, p, grad, (buffer,),
-                    (0.0, group["lr"], momentum, flush_threshold(p.data.dtype), use_momentum,
-                     bool(group["nesterov"]), True, group["weight_decay"],
-                     1 - group["dampening"], first_step),
+                    _KERNEL, _REFERENCE, p, grad, (buffer,),
+                    (0.0, group["lr"], momentum, 1 - group["dampening"], group["weight_decay"],
+                     flush_threshold(p.data.dtype)),
+                    (use_momentum, bool(group["nesterov"]), first_step),
                 )
         return loss
