@@ -179,7 +179,14 @@ class Op:
         needs_grad = tuple(t.requires_grad for t in tensors) if _grad_enabled else ()
         requires_grad = True in needs_grad
         op.needs_grad = needs_grad
-        out = Tensor.__new__(Tensor)
+        # A face's Tensor subclass (minidl.torch's, which follows PyTorch's conventions)
+        # names the class of the results it hands out: one engine, two faces' tensors.
+        out_cls = Tensor
+        for t in tensors:
+            if t.__class__ is not Tensor:
+                out_cls = t._result_class
+                break
+        out = out_cls.__new__(out_cls)
         arrays = [t.data for t in tensors]
         for a in arrays:  # all host arrays: nothing to check (the common case, kept cheap)
             if type(a) is not np.ndarray:
@@ -249,6 +256,8 @@ class Tensor:
     __array_priority__ = 1000
     __array_ufunc__ = None
     __hash__ = object.__hash__  # == is elementwise (as in NumPy/PyTorch), so hash by identity
+    # The class of the tensors ops return when given this one (see Op.apply); set below.
+    _result_class = None
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         if isinstance(data, Tensor):
@@ -664,6 +673,9 @@ class Tensor:
 
     def broadcast_to(self, shape):
         return _shape.BroadcastTo.apply(self, shape=tuple(shape))
+
+
+Tensor._result_class = Tensor
 
 
 def _raw(x):

@@ -79,6 +79,20 @@ def test_06_backends_explains_the_missing_gpu_and_matches_the_jit_off_twins():
     assert gap < 1e-5
 
 
+def test_10_pytorch_mnist_mlp():
+    out = run_example("10_pytorch_mnist_mlp.py")
+    assert re.search(r"Epoch 1, Loss: \d\.\d+", out), out
+    acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
+    assert acc > 0.8
+
+
+def test_11_pytorch_cnn():
+    out = run_example("11_pytorch_cnn.py")
+    assert re.search(r"\[1,   500\] loss: \d\.\d{3}", out), out
+    acc = float(re.search(r"Test accuracy: ([0-9.]+)", out).group(1))
+    assert acc > 0.5
+
+
 def test_08_functional_and_subclassing():
     out = run_example("08_functional_and_subclassing.py")
     assert "Connected to" in out and "concatenate[0][0]" in out

@@ -2,6 +2,7 @@
 the one the link names; the graph it shows is the graph a training step builds.
 
 Regenerate the drawing after a change to the step:  python tests/test_inside_docs.py
+Move links that an edit made stale:                 python tools/relink_inside.py
 """
 
 import re
@@ -53,7 +54,8 @@ def test_inside_md_code_links_resolve_to_the_lines_they_name():
             continue
         assert name in lines[number - 1], (
             f"{text}: {target} is now the line {lines[number - 1].strip()!r}; "
-            f"`def/class {name}` is at {where_is(name)}"
+            f"`def/class {name}` is at {where_is(name)} (python tools/relink_inside.py moves "
+            "the stale links)"
         )
 
 

@@ -172,7 +172,15 @@ class Dense(Op):
             dz = activation_backward_xp(g, self.out, self.activation)
         needs = self.needs_grad
         dx = dz @ self.w.T if needs[0] else None
-        dw = self.x.T @ dz if needs[1] else None
+        dw = None
+        if needs[1]:
+            if self.w.flags.f_contiguous and not self.w.flags.c_contiguous:
+                # W is a transposed view (PyTorch's (out, in) weight, seen as (in, out)):
+                # dW = (dzᵀ x)ᵀ has W's layout, so transposed back it is row-major and the
+                # weight's gradient needs no strided copy.
+                dw = (dz.T @ self.x).T
+            else:
+                dw = self.x.T @ dz
         db = dz.sum(axis=0) if len(needs) > 2 and needs[2] else None
         return dx, dw, db
 

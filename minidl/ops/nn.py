@@ -236,6 +236,36 @@ class Dropout(Op):
         return (g * self.mask,)
 
 
+class ClampedBinaryCrossEntropy(Op):
+    """Binary cross-entropy of probabilities p against targets y, each log clamped at -100
+    (PyTorch's ``BCELoss``: a prediction of exactly 0 or 1 costs at most 100, never inf).
+
+        loss = -(y · max(log p, -100) + (1 - y) · max(log(1 - p), -100))
+        d loss / dp = (p - y) / max(p · (1 - p), 1e-12)   (1e-12 rounded to float32, as PyTorch)
+        d loss / dy = max(log(1 - p), -100) - max(log p, -100)
+
+    Returned elementwise; the caller reduces. Composing it from Log and Clip would give
+    0 · ∞ = NaN in the backward at p = 0 or 1, hence one op with PyTorch's guarded
+    gradient.
+    """
+
+    @underflow_is_fine
+    def forward(self, p, y):
+        xp = get_array_module(p)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
+            self.log_p = xp.maximum(xp.log(p), -100)
+            self.log_q = xp.maximum(xp.log1p(-p), -100)
+        self.p, self.y = p, y
+        return -(y * self.log_p + (1 - y) * self.log_q)
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        p = self.p
+        dp = g * (p - self.y) / xp.maximum(p * (1 - p), p.dtype.type(np.float32(1e-12)))
+        dy = g * (self.log_q - self.log_p) if self.needs_grad[1] else None
+        return dp, dy
+
+
 # ---- functional forms -----------------------------------------------------------------
 
 

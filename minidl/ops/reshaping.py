@@ -164,6 +164,16 @@ class Stack(Op):
         return tuple(xp.take(g, i, axis=self.axis) for i in range(g.shape[self.axis]))
 
 
+class Copy(Op):
+    """out = a C-contiguous copy of x (``clone``/``contiguous``).   dx = g."""
+
+    def forward(self, x):
+        return x.copy(order="C")
+
+    def backward(self, g):
+        return (g,)
+
+
 # ---- functional forms -----------------------------------------------------------------
 
 
