@@ -18,6 +18,7 @@ from minidl import ops
 from minidl.ops import nn_api
 from minidl.ops import numpy as ops_numpy
 from minidl.tensor import Op, Tensor
+from minidl.testing import gradcheck
 
 # (name, minidl function, torch function, input shapes, options for check_op)
 DIFFERENTIABLE = [
@@ -271,3 +272,42 @@ def test_layer_weights_behave_as_keras_variables():
     # The layer computes with the assigned value.
     out = layer(np.ones((1, 3), dtype="float32"))
     np.testing.assert_allclose(out.numpy(), [[3.75, 3.75]])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_normalization_matches_torch_in_inference_mode(dtype):
+    # Keras's ops.batch_normalization(x, mean, variance, axis, offset, scale, epsilon) is
+    # torch's batch_norm with given statistics (training=False), here on axis 1 (NCHW).
+    def minidl_fn(x, mean, variance, offset, scale):
+        return ops.batch_normalization(x, mean, variance, axis=1, offset=offset, scale=scale,
+                                       epsilon=1e-3)
+
+    def torch_fn(x, mean, variance, offset, scale):
+        return F.batch_norm(x, mean, variance, weight=scale, bias=offset, training=False,
+                            eps=1e-3)
+
+    # torch does not differentiate batch_norm w.r.t. its statistics: they are constants
+    # here, and finite differences check their gradients below.
+    check_op(minidl_fn, torch_fn, [(2, 3, 4, 5), (3,), (3,), (3,), (3,)], dtype,
+             low=[-2.0, -1.0, 0.1, -1.0, 0.5], high=[2.0, 1.0, 2.0, 1.0, 1.5], nondiff=(1, 2))
+    if dtype == "float64":
+        rng = np.random.default_rng(1)
+        inputs = [Tensor(rng.uniform(lo, hi, shape), requires_grad=True) for lo, hi, shape in
+                  [(-2, 2, (2, 3, 4)), (-1, 1, (3,)), (0.1, 2, (3,)), (-1, 1, (3,)),
+                   (0.5, 1.5, (3,))]]
+        assert gradcheck(minidl_fn, inputs)
+
+
+def test_batch_normalization_without_offset_and_scale_on_the_last_axis():
+    x = np.arange(12.0).reshape(4, 3)
+    mean, variance = x.mean(axis=0), x.var(axis=0)
+    out = ops.batch_normalization(x, mean, variance, axis=-1, epsilon=0.0).numpy()
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(variance), rtol=1e-12)
+
+
+def test_average_pool_is_kerass_name_for_the_average_pooling_op():
+    x = np.random.default_rng(0).standard_normal((2, 5, 5, 3))
+    got = ops.average_pool(x, 2, strides=1, padding="valid").numpy()
+    want = F.avg_pool2d(torch.tensor(x).permute(0, 3, 1, 2), 2, stride=1).permute(0, 2, 3, 1)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12)
+    assert ops.average_pool is ops.avg_pool

@@ -32,6 +32,7 @@ from minidl.ops.nn import (
 
 # Keras 3's keras.ops names, signatures and defaults.
 from minidl.ops.nn_api import (
+    batch_normalization,
     elu,
     gelu,
     leaky_relu,
@@ -129,5 +130,9 @@ __all__ = [
     "softmax_cross_entropy", "softplus", "sqrt", "square", "squeeze", "stack", "std", "subtract",
     "sum", "swish", "tanh", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
     "avg_pool", "conv", "conv_transpose", "depthwise_conv", "global_avg_pool",
-    "global_max_pool", "max_pool", "batch_norm", "embedding", "pad",
+    "global_max_pool", "max_pool", "batch_norm", "embedding", "pad", "average_pool",
+    "batch_normalization",
 ]  # fmt: skip
+
+# Keras's name for the average pooling of ops/conv.py (same arguments).
+average_pool = avg_pool

@@ -75,3 +75,25 @@ def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     if axis != -1:
         hot = xp.moveaxis(hot, -1, axis)
     return Tensor(hot.astype(dtype or config.floatx()))
+
+
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    """Keras's ``ops.batch_normalization``: ``(x - mean) / sqrt(variance + epsilon) · scale
+    + offset``, with ``mean``, ``variance``, ``offset`` and ``scale`` (vectors of the size of
+    ``x``'s axis ``axis``) broadcast along that axis. Composed of elementwise ops, so its
+    gradient reaches ``x`` and every statistic; the layer ``BatchNormalization`` uses the
+    fused ``batch_norm`` op instead.
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    axis = axis % x.ndim
+    shape = tuple(x.shape[axis] if i == axis else 1 for i in range(x.ndim))
+
+    def along_axis(v):  # a vector of the axis' size, shaped to broadcast against x
+        return (v if isinstance(v, Tensor) else Tensor(np.asarray(v, dtype=x.dtype))).reshape(
+            shape)
+
+    inv = (along_axis(variance) + epsilon) ** -0.5
+    if scale is not None:
+        inv = inv * along_axis(scale)
+    out = (x - along_axis(mean)) * inv
+    return out if offset is None else out + along_axis(offset)
