@@ -9,7 +9,6 @@ from minidl.torch.optim.optimizer import (
     check_not_differentiable,
     flush_threshold,
     fused_update,
-    gradient_array,
     state_array,
 )
 
@@ -59,34 +58,18 @@ class Adadelta(Optimizer):
         check_at_least("weight_decay", group["weight_decay"])
         check_not_differentiable(group)
 
-    def step(self, closure=None):
-        """One Adadelta update of every parameter that has a gradient.
-
-        Args:
-            closure: optional callable that recomputes and returns the loss.
-
-        Returns:
-            The closure's loss, or ``None``.
-        """
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            rho = group["rho"]
-            for p in group["params"]:
-                grad = gradient_array(p)
-                if grad is None:
-                    continue  # PyTorch skips parameters without a gradient
-                if group["maximize"]:
-                    grad = -grad
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = state_array(p)
-                    state["acc_delta"] = state_array(p)
-                state["step"] += 1
-                fused_update(
-                    _KERNEL, _REFERENCE, p, grad,
-                    (state["square_avg"], state["acc_delta"]),
-                    (0.0, group["lr"], rho, 1 - rho, group["eps"], group["weight_decay"],
-                     flush_threshold(p.data.dtype)),
-                )
-        return loss
+    def _update(self, p, grad, group):
+        """One Adadelta update of parameter ``p`` from its gradient ``grad`` (PyTorch's rule)."""
+        rho = group["rho"]
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = state_array(p)
+            state["acc_delta"] = state_array(p)
+        state["step"] += 1
+        fused_update(
+            _KERNEL, _REFERENCE, p, grad,
+            (state["square_avg"], state["acc_delta"]),
+            (0.0, group["lr"], rho, 1 - rho, group["eps"], group["weight_decay"],
+             flush_threshold(p.data.dtype)),
+        )

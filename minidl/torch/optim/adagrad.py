@@ -7,7 +7,6 @@ from minidl.torch.optim.optimizer import (
     check_lr,
     check_not_differentiable,
     fused_update,
-    gradient_array,
     state_array,
 )
 
@@ -67,26 +66,10 @@ class Adagrad(Optimizer):
             check_at_least(name, group[name])
         check_not_differentiable(group)
 
-    def step(self, closure=None):
-        """One Adagrad update of every parameter that has a gradient.
-
-        Args:
-            closure: optional callable that recomputes and returns the loss.
-
-        Returns:
-            The closure's loss, or ``None``.
-        """
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                grad = gradient_array(p)
-                if grad is None:
-                    continue  # PyTorch skips parameters without a gradient
-                if group["maximize"]:
-                    grad = -grad
-                state = self._init_state(p, group)
-                state["step"] += 1
-                clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-                fused_update(_KERNEL, _REFERENCE, p, grad, (state["sum"],),
-                             (0.0, clr, group["eps"], group["weight_decay"]))
-        return loss
+    def _update(self, p, grad, group):
+        """One Adagrad update of parameter ``p`` from its gradient ``grad`` (PyTorch's rule)."""
+        state = self._init_state(p, group)
+        state["step"] += 1
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        fused_update(_KERNEL, _REFERENCE, p, grad, (state["sum"],),
+                     (0.0, clr, group["eps"], group["weight_decay"]))

@@ -9,7 +9,6 @@ from minidl.torch.optim.optimizer import (
     check_not_differentiable,
     flush_threshold,
     fused_update,
-    gradient_array,
     state_array,
 )
 
@@ -71,49 +70,33 @@ class Adam(Optimizer):
         check_at_least("weight_decay", group["weight_decay"])
         check_not_differentiable(group)
 
-    def step(self, closure=None):
-        """One Adam update of every parameter that has a gradient.
-
-        Args:
-            closure: optional callable that recomputes and returns the loss.
-
-        Returns:
-            The closure's loss, or ``None``.
-        """
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            beta_1, beta_2 = (float(b) for b in group["betas"])
-            lr, wd = group["lr"], group["weight_decay"]
-            decoupled = bool(group["decoupled_weight_decay"])
-            amsgrad = bool(group["amsgrad"])
-            for p in group["params"]:
-                grad = gradient_array(p)
-                if grad is None:
-                    continue  # PyTorch skips parameters without a gradient
-                if group["maximize"]:
-                    grad = -grad
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = state_array(p)
-                    state["exp_avg_sq"] = state_array(p)
-                if amsgrad and "max_exp_avg_sq" not in state:
-                    state["max_exp_avg_sq"] = state_array(p)
-                state["step"] += 1
-                t = state["step"]
-                # Per step, in float64 (rounded once to the parameter's dtype by fused_update).
-                step_size = lr / (1 - beta_1**t)
-                bias_correction2_sqrt = (1 - beta_2**t) ** 0.5
-                fused_update(
-                    _KERNEL, _REFERENCE, p, grad,
-                    (state["exp_avg"], state["exp_avg_sq"],
-                     state["max_exp_avg_sq"] if amsgrad else None),
-                    (lr * wd if decoupled else 0.0, step_size, 1 - beta_1, beta_2, 1 - beta_2,
-                     bias_correction2_sqrt, group["eps"], 0.0 if decoupled else wd,
-                     flush_threshold(p.data.dtype)),
-                    (amsgrad,),
-                )
-        return loss
+    def _update(self, p, grad, group):
+        """One Adam update of parameter ``p`` from its gradient ``grad`` (PyTorch's rule)."""
+        beta_1, beta_2 = (float(b) for b in group["betas"])
+        lr, wd = group["lr"], group["weight_decay"]
+        decoupled = bool(group["decoupled_weight_decay"])
+        amsgrad = bool(group["amsgrad"])
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = state_array(p)
+            state["exp_avg_sq"] = state_array(p)
+        if amsgrad and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = state_array(p)
+        state["step"] += 1
+        t = state["step"]
+        # Per step, in float64 (rounded once to the parameter's dtype by fused_update).
+        step_size = lr / (1 - beta_1**t)
+        bias_correction2_sqrt = (1 - beta_2**t) ** 0.5
+        fused_update(
+            _KERNEL, _REFERENCE, p, grad,
+            (state["exp_avg"], state["exp_avg_sq"],
+             state["max_exp_avg_sq"] if amsgrad else None),
+            (lr * wd if decoupled else 0.0, step_size, 1 - beta_1, beta_2, 1 - beta_2,
+             bias_correction2_sqrt, group["eps"], 0.0 if decoupled else wd,
+             flush_threshold(p.data.dtype)),
+            (amsgrad,),
+        )
 
 
 class AdamW(Adam):

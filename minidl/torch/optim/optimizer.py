@@ -301,19 +301,34 @@ class Optimizer:
                     p.grad = get_array_module(p.grad).zeros_like(p.grad)
 
     def step(self, closure=None):
-        """Update the parameters once from their ``.grad`` (subclasses implement it).
+        """Update every parameter that has a gradient once, with this optimizer's rule.
+
+        Parameters whose ``.grad`` is ``None`` are skipped, and their state does not
+        advance (as PyTorch); with ``maximize`` the gradient's sign is flipped first. The
+        rule itself, one parameter at a time, is the subclass's ``_update``.
 
         Args:
             closure: optional callable that recomputes the loss (and the gradients) and
                 returns it; it is called first and its value returned.
-        """
-        raise NotImplementedError
 
-    def _begin_step(self, closure):
-        """What every ``step()`` does first: count the step (schedulers check that the
-        optimizer stepped before them) and run the closure, returning its loss."""
-        self._step_count += 1
-        return None if closure is None else closure()
+        Returns:
+            The closure's loss, or ``None``.
+        """
+        self._step_count += 1  # schedulers check that the optimizer stepped before them
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                grad = gradient_array(p)
+                if grad is None:
+                    continue  # PyTorch skips parameters without a gradient
+                if group["maximize"]:
+                    grad = -grad
+                self._update(p, grad, group)
+        return loss
+
+    def _update(self, p, grad, group):
+        """Apply the update rule to one parameter ``p`` (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no update rule (_update)")
 
     # ---- state_dict ---------------------------------------------------------------------
     def _indexed_params(self):

@@ -8,7 +8,6 @@ from minidl.torch.optim.optimizer import (
     check_not_differentiable,
     flush_threshold,
     fused_update,
-    gradient_array,
     state_array,
 )
 
@@ -62,41 +61,25 @@ class RMSprop(Optimizer):
             check_at_least(name, group[name])
         check_not_differentiable(group)
 
-    def step(self, closure=None):
-        """One RMSprop update of every parameter that has a gradient.
-
-        Args:
-            closure: optional callable that recomputes and returns the loss.
-
-        Returns:
-            The closure's loss, or ``None``.
-        """
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            alpha, momentum = group["alpha"], group["momentum"]
-            centered, use_momentum = bool(group["centered"]), momentum > 0
-            for p in group["params"]:
-                grad = gradient_array(p)
-                if grad is None:
-                    continue  # PyTorch skips parameters without a gradient
-                if group["maximize"]:
-                    grad = -grad
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = state_array(p)
-                # Created when first needed, so switching an option on mid-run works.
-                if use_momentum and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = state_array(p)
-                if centered and "grad_avg" not in state:
-                    state["grad_avg"] = state_array(p)
-                state["step"] += 1
-                fused_update(
-                    _KERNEL, _REFERENCE, p, grad,
-                    (state["square_avg"], state["momentum_buffer"] if use_momentum else None,
-                     state["grad_avg"] if centered else None),
-                    (0.0, group["lr"], alpha, 1 - alpha, momentum, group["eps"],
-                     group["weight_decay"], flush_threshold(p.data.dtype)),
-                    (centered, use_momentum),
-                )
-        return loss
+    def _update(self, p, grad, group):
+        """One RMSprop update of parameter ``p`` from its gradient ``grad`` (PyTorch's rule)."""
+        alpha, momentum = group["alpha"], group["momentum"]
+        centered, use_momentum = bool(group["centered"]), momentum > 0
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = state_array(p)
+        # Created when first needed, so switching an option on mid-run works.
+        if use_momentum and "momentum_buffer" not in state:
+            state["momentum_buffer"] = state_array(p)
+        if centered and "grad_avg" not in state:
+            state["grad_avg"] = state_array(p)
+        state["step"] += 1
+        fused_update(
+            _KERNEL, _REFERENCE, p, grad,
+            (state["square_avg"], state["momentum_buffer"] if use_momentum else None,
+             state["grad_avg"] if centered else None),
+            (0.0, group["lr"], alpha, 1 - alpha, momentum, group["eps"],
+             group["weight_decay"], flush_threshold(p.data.dtype)),
+            (centered, use_momentum),
+        )

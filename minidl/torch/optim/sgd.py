@@ -8,7 +8,6 @@ from minidl.torch.optim.optimizer import (
     check_not_differentiable,
     flush_threshold,
     fused_update,
-    gradient_array,
     state_array,
 )
 
@@ -73,36 +72,20 @@ class SGD(Optimizer):
                              f"dampening={group['dampening']!r}")
         check_not_differentiable(group)
 
-    def step(self, closure=None):
-        """One SGD update of every parameter that has a gradient.
-
-        Args:
-            closure: optional callable that recomputes and returns the loss.
-
-        Returns:
-            The closure's loss, or ``None``.
-        """
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            momentum = group["momentum"]
-            use_momentum = momentum != 0
-            for p in group["params"]:
-                grad = gradient_array(p)
-                if grad is None:
-                    continue  # PyTorch skips parameters without a gradient
-                if group["maximize"]:
-                    grad = -grad
-                buffer, first_step = None, False
-                if use_momentum:
-                    state = self.state[p]
-                    buffer = state.get("momentum_buffer")
-                    if buffer is None:  # PyTorch starts the buffer at the first gradient
-                        buffer = state["momentum_buffer"] = state_array(p)
-                        first_step = True
-                fused_update(
-                    _KERNEL, _REFERENCE, p, grad, (buffer,),
-                    (0.0, group["lr"], momentum, 1 - group["dampening"], group["weight_decay"],
-                     flush_threshold(p.data.dtype)),
-                    (use_momentum, bool(group["nesterov"]), first_step),
-                )
-        return loss
+    def _update(self, p, grad, group):
+        """One SGD update of parameter ``p`` from its gradient ``grad`` (PyTorch's rule)."""
+        momentum = group["momentum"]
+        use_momentum = momentum != 0
+        buffer, first_step = None, False
+        if use_momentum:
+            state = self.state[p]
+            buffer = state.get("momentum_buffer")
+            if buffer is None:  # PyTorch starts the buffer at the first gradient
+                buffer = state["momentum_buffer"] = state_array(p)
+                first_step = True
+        fused_update(
+            _KERNEL, _REFERENCE, p, grad, (buffer,),
+            (0.0, group["lr"], momentum, 1 - group["dampening"], group["weight_decay"],
+             flush_threshold(p.data.dtype)),
+            (use_momentum, bool(group["nesterov"]), first_step),
+        )
