@@ -166,9 +166,10 @@ class Data:
                 f"samples out of {n}; both parts need at least one sample"
             )
 
-        def part(s, name):
-            return Data(self.x[s], None if self.y is None else self.y[s],
-                        None if self.sample_weight is None else self.sample_weight[s], name)
+        def part(s, name):  # type(self): a MultiData (several inputs/outputs) splits too
+            return type(self)(self.x[s], None if self.y is None else self.y[s],
+                              None if self.sample_weight is None else self.sample_weight[s],
+                              name)
 
         return part(slice(0, at), self.name), part(slice(at, n), "validation_split")
 

@@ -37,11 +37,9 @@ class Columns:
         return [a.shape for a in self.arrays]
 
 
-class MultiData:
-    """``validation.Data`` for several inputs/outputs: x and y are ``Columns``."""
-
-    def __init__(self, x, y, sample_weight, name="x"):
-        self.x, self.y, self.sample_weight, self.name = x, y, sample_weight, name
+class MultiData(validation.Data):
+    """``validation.Data`` for several inputs/outputs: x and y are ``Columns`` (``split``
+    is Data's)."""
 
     def cast(self, dtype):
         """Float arrays cast once to the model's float dtype (integer labels and integer
@@ -72,22 +70,6 @@ class MultiData:
         if y is not None and len(y.arrays) == 1:
             y = y.arrays[0]
         return self.x[index], y, sw
-
-    def split(self, fraction):
-        n = len(self.x)
-        at = int(np.floor(n * (1.0 - fraction)))
-        if at == 0 or at == n:
-            raise ValueError(
-                f"validation_split={fraction} leaves {at} training and {n - at} validation "
-                f"samples out of {n}; both parts need at least one sample"
-            )
-
-        def part(s, name):
-            return MultiData(self.x[s], None if self.y is None else self.y[s],
-                             None if self.sample_weight is None else self.sample_weight[s],
-                             name)
-
-        return part(slice(0, at), self.name), part(slice(at, n), "validation_split")
 
 
 def per_output(model, value, what, default=None):
