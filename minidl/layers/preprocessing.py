@@ -32,9 +32,9 @@ class Rescaling(Layer):
         super().__init__(**kwargs)
         self.scale, self.offset = scale, offset
 
-
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)  # elementwise: the shape is the input's
+
     def call(self, inputs, training=False):
         dtype = self.dtype or (inputs.dtype if inputs.dtype.kind == "f" else config.floatx())
         if inputs.dtype != dtype:  # integer pixels (uint8) become floats, as in Keras
@@ -192,9 +192,9 @@ class Normalization(Layer):
             return np.broadcast_to(value, self._broadcast_shape)
         return weight.data.reshape(self._broadcast_shape)
 
-
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)  # elementwise: the shape is the input's
+
     def call(self, inputs, training=False):
         if self.input_mean is None and float(self.count.to_numpy()) == 0:
             raise ValueError(
@@ -283,9 +283,9 @@ class _RandomImageLayer(Layer):
             return super().__call__(x[None], training=training)[0]
         return super().__call__(x, training=training)
 
-
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)  # elementwise: the shape is the input's
+
     def call(self, inputs, training=False):
         if not training:
             return inputs
@@ -309,6 +309,11 @@ class _RandomImageLayer(Layer):
         if interpolation not in image_ops.INTERPOLATIONS:
             raise ValueError(f"{name}: interpolation must be one of "
                              f"{image_ops.INTERPOLATIONS}, got interpolation={interpolation!r}")
+
+    def _warp_config(self):
+        """The warp options of Rotation, Zoom and Translation, for their ``get_config``."""
+        return {"fill_mode": self.fill_mode, "interpolation": self.interpolation,
+                "fill_value": self.fill_value}
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed, "data_format": self.data_format}
@@ -406,9 +411,7 @@ class RandomRotation(_RandomImageLayer):
         return self._warp(inputs, transforms)
 
     def get_config(self):
-        return {**super().get_config(), "factor": _plain(self.factor),
-                "fill_mode": self.fill_mode, "interpolation": self.interpolation,
-                "fill_value": self.fill_value}
+        return {**super().get_config(), "factor": _plain(self.factor), **self._warp_config()}
 
 
 class RandomZoom(_RandomImageLayer):
@@ -449,8 +452,7 @@ class RandomZoom(_RandomImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "height_factor": _plain(self.height_factor),
-                "width_factor": _plain(self.width_factor), "fill_mode": self.fill_mode,
-                "interpolation": self.interpolation, "fill_value": self.fill_value}
+                "width_factor": _plain(self.width_factor), **self._warp_config()}
 
 
 class RandomTranslation(_RandomImageLayer):
@@ -487,8 +489,7 @@ class RandomTranslation(_RandomImageLayer):
 
     def get_config(self):
         return {**super().get_config(), "height_factor": _plain(self.height_factor),
-                "width_factor": _plain(self.width_factor), "fill_mode": self.fill_mode,
-                "interpolation": self.interpolation, "fill_value": self.fill_value}
+                "width_factor": _plain(self.width_factor), **self._warp_config()}
 
 
 def _plain(value):
