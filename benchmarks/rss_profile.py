@@ -1,0 +1,120 @@
+"""Where the memory of a W1 training process goes, stage by stage.
+
+    python benchmarks/rss_profile.py [--epochs 1] [--json]
+
+Runs the W1 workload of ``bench_mlp.py`` (MNIST through ``minidl.datasets.mnist.load_data()``,
+scaled to float32, the 784-128-10 MLP with Dropout 0.2, ``fit(batch_size=32, verbose=0)``, then
+``evaluate``) in this one process, and after each stage prints the peak resident memory so far
+(``ru_maxrss``) and the current one (``VmRSS``, split into anonymous memory and mapped files
+from ``/proc/self/status``), in MiB, as ``bench_mlp.py`` reports them. Set the thread-count
+variables as the benchmark does (``OMP_NUM_THREADS=1`` ...) for comparable figures; the script
+sets them to 1 itself unless they are already set.
+
+The peak is what the benchmark compares with PyTorch; the current figures show what each
+stage keeps (a freed temporary raises the peak but not the current RSS). Linux only.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+_STATUS_FIELDS = ("VmRSS", "RssAnon", "RssFile")
+
+
+def memory():
+    """``{"peak": ru_maxrss, "rss": VmRSS, "anon": RssAnon, "file": RssFile}`` in MiB."""
+    values = {"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in _STATUS_FIELDS:
+                values[key] = int(rest.split()[0]) / 1024  # reported in kB
+    return {"peak": values["peak"], "rss": values["VmRSS"], "anon": values["RssAnon"],
+            "file": values["RssFile"]}
+
+
+class Profile:
+    """The stages recorded so far, printed as a table."""
+
+    def __init__(self):
+        self.rows = []
+        self._start = time.perf_counter()
+
+    def mark(self, stage):
+        self.rows.append({"stage": stage, "seconds": time.perf_counter() - self._start,
+                          **memory()})
+
+    def table(self):
+        lines = ["| stage | peak (ru_maxrss) | RSS | anonymous | files | s |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for row in self.rows:
+            lines.append(f"| {row['stage']} | {row['peak']:.0f} | {row['rss']:.0f} | "
+                         f"{row['anon']:.0f} | {row['file']:.0f} | {row['seconds']:.2f} |")
+        return "\n".join(lines)
+
+
+def run(epochs, profile):
+    profile.mark("interpreter + numpy")
+    import minidl as keras
+
+    profile.mark("import minidl")
+    (x, y), (x_test, y_test) = keras.datasets.mnist.load_data()
+    profile.mark("load_data (uint8)")
+    # As benchmarks/_workloads.py's load_mnist(): float32 without a float64 temporary, the
+    # uint8 arrays held until both are scaled.
+    scaled, scaled_test = x.astype("float32"), x_test.astype("float32")
+    scaled /= 255
+    scaled_test /= 255
+    profile.mark("scaled to float32 (uint8 still held)")
+    x, x_test = scaled, scaled_test
+    del scaled, scaled_test
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.layers.Flatten(input_shape=(28, 28)),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    profile.mark("model built and compiled")
+
+    class Marks(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0 and not any(r["stage"] == "first train step" for r in profile.rows):
+                profile.mark("first train step")
+
+        def on_epoch_end(self, epoch, logs=None):
+            profile.mark(f"end of epoch {epoch + 1}")
+
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=[Marks()])
+    profile.mark("fit returned")
+    model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
+    profile.mark("evaluate")
+    loaded = sorted(name for name in ("numba", "llvmlite", "scipy", "torch")
+                    if name in sys.modules)
+    return {"modules_loaded": loaded, "module_count": len(sys.modules)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    profile = Profile()
+    info = run(args.epochs, profile)
+    if args.json:
+        print(json.dumps({"stages": profile.rows, **info}))
+    else:
+        print(profile.table())
+        print(f"\nmodules: {len(sys.modules)} loaded; of note: {', '.join(info['modules_loaded'])}")
+
+
+if __name__ == "__main__":
+    main()
