@@ -1,6 +1,6 @@
 """Where the memory of a W1 training process goes, stage by stage.
 
-    python benchmarks/rss_profile.py [--epochs 1] [--json]
+    python benchmarks/rss_profile.py [--epochs 1] [--numba-stages] [--hide-scipy] [--json]
 
 Runs the W1 workload of ``bench_mlp.py`` (MNIST through ``minidl.datasets.mnist.load_data()``,
 scaled to float32, the 784-128-10 MLP with Dropout 0.2, ``fit(batch_size=32, verbose=0)``, then
@@ -11,10 +11,21 @@ variables as the benchmark does (``OMP_NUM_THREADS=1`` ...) for comparable figur
 sets them to 1 itself unless they are already set.
 
 The peak is what the benchmark compares with PyTorch; the current figures show what each
-stage keeps (a freed temporary raises the peak but not the current RSS). Linux only.
+stage keeps (a freed temporary raises the peak but not the current RSS). At the end it lists
+the resident memory per mapped file (``libllvmlite.so`` is LLVM) and of anonymous memory.
+
+Two options take Numba's share apart (both use Numba internals, for measurement only):
+
+- ``--numba-stages`` starts Numba before ``fit`` the way the first kernel call does, one
+  piece at a time: loading LLVM (``llvmlite.binding``), ``import numba``, compiling Numba's
+  runtime module (NRT) with LLVM, and importing every implementation registry.
+- ``--hide-scipy`` makes ``import scipy`` fail while Numba starts. Numba imports SciPy for a
+  version check and ``scipy.linalg`` (to find a BLAS for ``np.dot`` inside kernels, which
+  minidl's kernels never use) when SciPy is installed; this measures what that costs.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -39,6 +50,22 @@ def memory():
             "file": values["RssFile"]}
 
 
+def resident_by_mapping(top=8):
+    """``[(MiB, name)]``: the resident memory of each mapped file (shared libraries) and of
+    the anonymous memory (heap, NumPy arrays, Python objects), largest first, from
+    ``/proc/self/smaps``."""
+    totals, name = {}, None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if not fields[0].endswith(":"):  # a mapping's header: address perms ... [path]
+                path = fields[5] if len(fields) > 5 else ""
+                name = os.path.basename(path) if path.startswith("/") else "anonymous"
+            elif fields[0] == "Rss:":
+                totals[name] = totals.get(name, 0) + int(fields[1]) / 1024
+    return sorted(((mib, name) for name, mib in totals.items()), reverse=True)[:top]
+
+
 class Profile:
     """The stages recorded so far, printed as a table."""
 
@@ -59,7 +86,42 @@ class Profile:
         return "\n".join(lines)
 
 
-def run(epochs, profile):
+@contextlib.contextmanager
+def scipy_hidden():
+    """``import scipy`` raises ImportError inside the block (unless SciPy is already
+    imported); afterwards SciPy imports normally again."""
+    hide = "scipy" not in sys.modules
+    if hide:
+        sys.modules["scipy"] = None  # a None entry makes the import fail
+    try:
+        yield
+    finally:
+        if hide:
+            del sys.modules["scipy"]
+
+
+def start_numba(profile, stages):
+    """Start Numba as minidl's first kernel call does; mark each piece when ``stages``."""
+    import llvmlite.binding  # noqa: F401  (the LLVM library and its static initialisers)
+
+    if stages:
+        profile.mark("numba: llvmlite.binding (LLVM loaded)")
+    import numba  # noqa: F401
+    import numba.np.arraymath  # noqa: F401  (its import looks for scipy.linalg's BLAS)
+
+    if stages:
+        profile.mark("numba: import numba")
+        from numba.core.registry import cpu_target
+        from numba.core.runtime import rtsys
+
+        context = cpu_target.target_context  # the code generator (target machine, MCJIT)
+        rtsys.initialize(context)  # compiles Numba's runtime (NRT) module with LLVM
+        profile.mark("numba: NRT runtime compiled")
+        context.refresh()  # imports every implementation registry (numba.np, typed, ...)
+        profile.mark("numba: implementation registries")
+
+
+def run(epochs, profile, numba_stages=False, hide_scipy=False):
     profile.mark("interpreter + numpy")
     import minidl as keras
 
@@ -84,6 +146,9 @@ def run(epochs, profile):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     profile.mark("model built and compiled")
+    if numba_stages or hide_scipy:
+        with scipy_hidden() if hide_scipy else contextlib.nullcontext():
+            start_numba(profile, numba_stages)
 
     class Marks(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -99,21 +164,29 @@ def run(epochs, profile):
     profile.mark("evaluate")
     loaded = sorted(name for name in ("numba", "llvmlite", "scipy", "torch")
                     if name in sys.modules)
-    return {"modules_loaded": loaded, "module_count": len(sys.modules)}
+    return {"modules_loaded": loaded, "module_count": len(sys.modules),
+            "resident_by_mapping": resident_by_mapping()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--numba-stages", action="store_true",
+                        help="start Numba before fit, one piece at a time")
+    parser.add_argument("--hide-scipy", action="store_true",
+                        help="start Numba before fit with scipy made unimportable")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     profile = Profile()
-    info = run(args.epochs, profile)
+    info = run(args.epochs, profile, args.numba_stages, args.hide_scipy)
     if args.json:
         print(json.dumps({"stages": profile.rows, **info}))
     else:
         print(profile.table())
-        print(f"\nmodules: {len(sys.modules)} loaded; of note: {', '.join(info['modules_loaded'])}")
+        print(f"\nmodules: {info['module_count']} loaded; of note: "
+              f"{', '.join(info['modules_loaded']) or 'none'}")
+        print("resident at the end, MiB: " + ", ".join(
+            f"{name} {mib:.0f}" for mib, name in info["resident_by_mapping"]))
 
 
 if __name__ == "__main__":
