@@ -14,7 +14,10 @@ The peak is what the benchmark compares with PyTorch; the current figures show w
 stage keeps (a freed temporary raises the peak but not the current RSS). At the end it lists
 the resident memory per mapped file (``libllvmlite.so`` is LLVM) and of anonymous memory.
 
-Two options take Numba's share apart (both use Numba internals, for measurement only):
+By default minidl sets Numba up on a background thread from ``import minidl`` on, so its
+memory arrives while the data loads; ``MINIDL_JIT_WARMUP=0`` moves it to the first kernel
+call. Two options take Numba's share apart (both use Numba internals, for measurement only,
+and both turn the background set-up off):
 
 - ``--numba-stages`` starts Numba before ``fit`` the way the first kernel call does, one
   piece at a time: loading LLVM (``llvmlite.binding``), ``import numba``, compiling Numba's
@@ -177,6 +180,8 @@ def main(argv=None):
                         help="start Numba before fit with scipy made unimportable")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
+    if args.numba_stages or args.hide_scipy:
+        os.environ["MINIDL_JIT_WARMUP"] = "0"  # read when minidl is imported, in run()
     profile = Profile()
     info = run(args.epochs, profile, args.numba_stages, args.hide_scipy)
     if args.json:
