@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import minidl as keras
+from minidl import jit
 from minidl.datasets import _files, mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,8 @@ def data(dtype):
 
 def traced_peak(fn):
     """The most bytes allocated at once (NumPy buffers included) while ``fn()`` runs."""
+    # Numba's background set-up (started by import minidl) must not allocate meanwhile.
+    jit.wait_for_warm_up()
     tracemalloc.start()
     try:
         fn()
