@@ -293,6 +293,13 @@ class CallbackList(Callback):
     def __iter__(self):
         return iter(self.callbacks)
 
+    def implements(self, *hooks):
+        """True if some callback does something in one of ``hooks`` (its own method, or a
+        function set on it as LambdaCallback does), rather than ``Callback``'s no-op."""
+        return any(getattr(getattr(callback, hook), "__func__", None)
+                   is not getattr(Callback, hook)
+                   for callback in self.callbacks for hook in hooks)
+
     def __len__(self):
         return len(self.callbacks)
 

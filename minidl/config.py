@@ -8,6 +8,8 @@ Every default can be overridden by an environment variable read once at import:
   ``NUMBA_DISABLE_JIT=1`` does the same.
 - ``MINIDL_JIT_WARMUP``: ``0`` stops minidl from setting Numba up on a background thread
   from ``import minidl`` on (the set-up then happens at the first kernel call).
+- ``MINIDL_STEP_REPLAY``: ``0`` makes ``fit`` run every step through the layers and the
+  graph instead of replaying a recorded step (``set_step_replay``).
 - ``MINIDL_BLAS_THREADS``: ``auto`` (default: minidl chooses, see ``minidl.threads``) or a
   number of BLAS threads for ``fit``/``evaluate``/``predict``.
 
@@ -41,6 +43,8 @@ def _check_blas_threads(value, owner):
 
 _blas_threads = _check_blas_threads(os.environ.get("MINIDL_BLAS_THREADS", "auto"),
                                     "MINIDL_BLAS_THREADS")
+
+_step_replay = os.environ.get("MINIDL_STEP_REPLAY", "1") != "0"
 
 _DATA_FORMATS = ("channels_last", "channels_first")
 _image_data_format = os.environ.get("MINIDL_IMAGE_DATA_FORMAT", "channels_last")
@@ -124,6 +128,19 @@ def set_blas_threads(value):
     _blas_threads = _check_blas_threads(value, "set_blas_threads")
 
 
+def step_replay():
+    """Whether ``fit`` replays recorded steps (see ``minidl.models.replay``); default True."""
+    return _step_replay
+
+
+def set_step_replay(enabled):
+    """Let ``fit`` replay the ops of a recorded step (True, the default) or run every step
+    through the layers and the graph (False). Both give bitwise the same training; the
+    replay only skips Python bookkeeping."""
+    global _step_replay
+    _step_replay = bool(enabled)
+
+
 def image_data_format():
     """Return the default image layout: ``"channels_last"`` (Keras's default: (batch, height,
     width, channels)) or ``"channels_first"`` ((batch, channels, height, width), PyTorch's).
@@ -164,4 +181,5 @@ def standardize_data_format(data_format, owner="data_format"):
 
 
 __all__ = ["floatx", "set_floatx", "epsilon", "device", "set_device", "image_data_format",
-           "set_image_data_format", "blas_threads", "set_blas_threads"]
+           "set_image_data_format", "blas_threads", "set_blas_threads", "step_replay",
+           "set_step_replay"]

@@ -37,6 +37,9 @@ _grad_enabled = True
 # and backward test only this one global, so the normal path pays one comparison per op.
 _anomaly = None
 
+# The active models.replay.Recorder, or None: fit records one step's ops to replay them.
+_tape = None
+
 
 class no_grad:
     """Context manager (and decorator) in which no graph is recorded.
@@ -212,6 +215,8 @@ class Op:
             out._op = None
         out._version = 0
         out._logits = None
+        if _tape is not None:  # fit is recording this step (minidl/models/replay.py)
+            _tape.record(cls, settings, tensors, out)
         return out
 
     def forward(self, *arrays):

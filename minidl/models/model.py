@@ -19,6 +19,7 @@ Everything around it (batching, shuffling, validation, metrics, callbacks, the p
 bar) follows Keras 3's behaviour, so a Keras program runs with only its imports changed.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -33,6 +34,7 @@ from minidl.layers import assign_checked, unique_name
 from minidl.layers import get as get_layer_class
 from minidl.layers.base import Layer, _none_batch, _shape_of, is_symbolic, probe_output
 from minidl.models import multi_io
+from minidl.models import replay as replay_module
 from minidl.tensor import Tensor, no_grad
 from minidl.utils import tree
 
@@ -63,12 +65,14 @@ class Model(Layer):
         trainable: False freezes every layer inside.
     """
 
+    _step_replay = None  # during fit: a models.replay.StepReplay, when the steps allow it
+
     # Training bookkeeping that never holds a layer: set past the attribute tracking, so
     # the per-step look-ups of weights and losses never scan these lists.
     _UNTRACKED = frozenset({
         "compiled_metrics", "_metric_names", "_metric_weighted", "_metric_outputs",
         "_output_losses", "_output_loss_names", "_output_loss_sums", "_trainable_cache",
-        "loss", "_compile_config", "history",
+        "loss", "_compile_config", "history", "_step_replay",
     })
 
     def __setattr__(self, name, value):
@@ -566,9 +570,30 @@ class Model(Layer):
         return self._format_results(self._collect_logs(), return_dict)
 
     def _train_step(self, x, y, sample_weight):
-        """Forward, loss, backward, update. Returns (loss value, predictions array)."""
-        y_pred = self(x, training=True)
-        loss = self.compute_loss(self._on_device(y), y_pred, self._on_device(sample_weight))
+        """Forward, loss, backward, update. Returns (loss value, predictions array).
+
+        In ``fit``, the first step of each epoch (and batch shape) is recorded, and the
+        next ones replay its ops without the layers and the graph around them (bitwise the
+        same results; minidl/models/replay.py says when this applies).
+        """
+        replay = self._step_replay
+        tape = None
+        if replay is not None:
+            y = replay.labels(y)
+            recorded = replay.lookup(x, y, sample_weight)
+            if recorded:
+                loss, y_pred = recorded.run(x, y, sample_weight)
+                value = float(loss)
+                if math.isfinite(value):
+                    self.optimizer.step(recorded.weights)
+                return value, y_pred
+            tape = replay.recorder(x, y, sample_weight)
+        with tape if tape is not None else contextlib.nullcontext():
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(self._on_device(y), y_pred,
+                                     self._on_device(sample_weight))
+        if tape is not None:
+            replay.store(tape, (x, y, sample_weight), loss, y_pred, self)
         value = float(loss.data)
         weights = self._trainable()
         for w in weights:
@@ -726,16 +751,23 @@ class Model(Layer):
         of batches per epoch, ``None`` when a generator does not say.
         """
         stop_on_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in cbs)
+        # The batch hooks and their logs only when a callback reads them (the progress bar,
+        # a user's callback): with verbose=0 a step skips building a dict nobody reads.
+        batch_begin = cbs.implements("on_train_batch_begin", "on_batch_begin")
+        batch_end = cbs.implements("on_train_batch_end", "on_batch_end")
         logs = {}
         cbs.on_train_begin()
-        # BLAS threads chosen after the first step from its matrix sizes (minidl/threads.py)
-        with threads.StepThreads() as blas:
+        # BLAS threads chosen after the first step from its matrix sizes (minidl/threads.py);
+        # steps replayed from a recording where that is safe (minidl/models/replay.py).
+        with threads.StepThreads() as blas, replay_module.replaying(self):
             for epoch in range(initial_epoch, epochs):
                 self._reset_metrics()
                 self._start_epoch_streams(epoch)
                 cbs.on_epoch_begin(epoch)
+                logs_stale = False  # metrics updated since `logs` was built
                 for step, (xb, yb, swb) in enumerate(train_batches(epoch)):
-                    cbs.on_train_batch_begin(step)
+                    if batch_begin:
+                        cbs.on_train_batch_begin(step)
                     try:
                         loss, y_pred = self._train_step(xb, yb, swb)
                         blas.step_done()
@@ -757,10 +789,15 @@ class Model(Layer):
                             "callbacks.TerminateOnNaN() to stop quietly instead"
                         ), epoch, step)
                     self._update_metrics(loss, len(xb), yb, y_pred, swb)
-                    logs = self._collect_logs()
-                    cbs.on_train_batch_end(step, logs)
+                    logs_stale = True
+                    if batch_end:
+                        logs = self._collect_logs()
+                        logs_stale = False
+                        cbs.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
+                if logs_stale:
+                    logs = self._collect_logs()
                 epoch_logs = dict(logs)
                 if val_batches is not None and (epoch + 1) % validation_freq == 0:
                     # As Keras 3 (fit calls evaluate with its callbacks): the test hooks run
@@ -779,6 +816,8 @@ class Model(Layer):
         """Key every layer's random streams (Dropout masks) by ``epoch``, so resuming at
         ``initial_epoch`` replays the masks of an uninterrupted run."""
         self.reseed(f"epoch{epoch}")
+        if self._step_replay is not None:
+            self._step_replay.new_epoch()  # the recordings hold the old streams
 
     # ---- evaluate / predict -----------------------------------------------------------
     def _evaluate_data(self, data, batch_size, cbs=None):
