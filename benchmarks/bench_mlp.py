@@ -678,13 +678,15 @@ PROCESS_SECONDS = {"minidl": 2.5, "torch": 3.0}
 # (PyTorch, W1, this machine: 3.1-3.3 s for 64 steps).
 COLLAPSED_STEP_S = 0.05
 
-# A competing CPU-bound process for the "busy" state. It pins itself to the core given as
-# its argument and exits by itself once its parent is gone (getppid() changes when the
-# benchmark dies without cleaning up, even on SIGKILL), checked every few milliseconds.
+# A competing CPU-bound process for the "busy" state: ``python -c BUSY_LOOP CORE PARENT``.
+# It pins itself to CORE and exits by itself once PARENT (the benchmark) is gone: getppid()
+# changes when the benchmark dies without cleaning up, even on SIGKILL. It is checked every
+# few milliseconds, against the pid it was given (reading getppid() at start would race
+# with a parent that dies at once).
 BUSY_LOOP = """\
 import os, sys
 os.sched_setaffinity(0, {int(sys.argv[1])})
-parent = os.getppid()
+parent = int(sys.argv[2])
 while os.getppid() == parent:
     for _ in range(100_000):
         pass
@@ -766,8 +768,9 @@ class CompetingLoad:
         self.process = None
 
     def __enter__(self):
-        self.process = subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(self.core)],
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", BUSY_LOOP, str(self.core), str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         return self
 
     def alive(self):
