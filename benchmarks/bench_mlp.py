@@ -1,6 +1,7 @@
 """Epoch time of minidl against PyTorch eager and the BLAS floor, in one interleaved run.
 
     python benchmarks/bench_mlp.py [--threads 1] [--quick] [--workloads W1,W4] [--output PATH]
+    python benchmarks/bench_mlp.py --modes [--states quiet,busy] [--quick] [--workloads W1]
 
 What it measures (issue 4, "speed"), every competitor at the same thread count:
 
@@ -29,6 +30,33 @@ The results go to ``benchmarks/RESULTS.md`` between ``<!-- bench_mlp:start threa
 and ``<!-- bench_mlp:end threads=N -->``; everything else in that file is kept. ``--quick``
 (a subset of the data, one round; for smoke tests, its numbers mean little) prints the
 tables and writes only where ``--output`` says.
+
+``--modes``: what users get, who do not pin threads and whose machine is not idle (issue
+15). minidl (JIT on) and PyTorch eager run in three thread settings each:
+
+- pinned to 1 thread, and pinned to all usable cores (``len(os.sched_getaffinity(0))``):
+  every thread variable (the four above plus ``VECLIB_MAXIMUM_THREADS``,
+  ``BLIS_NUM_THREADS`` and ``MINIDL_BLAS_THREADS``) set to the count, and
+  ``torch.set_num_threads``;
+- **default**: none of those variables in the process's environment and no
+  ``set_num_threads``, so every library chooses for itself, as in a user's script;
+
+in two machine states, one after the other: **quiet** (nothing started by the benchmark)
+and **busy** (a Python busy loop pinned to the first usable core with
+``os.sched_setaffinity``, started before the state's first process and stopped after its
+last, also on an exception, Ctrl-C or SIGTERM; killed outright, the benchmark leaves it to
+notice that its parent is gone and exit). The workloads are W1 (batch 32), W2 (batch 128),
+W3 and W4; training epochs go over the first 6,400 / 12,800 / 15,360 images and are scaled
+to 60,000, and a process stops after the epoch that passes a time budget (never before its
+second epoch), so that a setting whose threads collapse on the busy machine (tens of
+milliseconds a step) still ends in bounded time. The run prints its estimate when it starts
+(about 8 minutes on the 2-core development machine, 15 if every multi-threaded setting
+collapses). The section (between ``<!-- bench_mlp:start modes -->`` and
+``<!-- bench_mlp:end modes -->``) has, per state, the seconds per epoch of every setting,
+minidl's default over its best pinned setting and over PyTorch's default, the W1 processes'
+first-epoch extra (warm Numba cache), peak RSS and the thread counts the libraries report;
+then the targets: minidl's default within 1.2× of its best pinned setting and ahead of
+PyTorch's default, in every state and workload.
 """
 
 import argparse
@@ -830,7 +858,11 @@ def summarize_modes(measured, plan):
             w1["rss"][key] = spread([r["max_rss_mb"] for r in good])
             w1["threads"][key] = sorted({json.dumps(r.get("threads_seen", {}), sort_keys=True)
                                          for r in good})
-        summary[state] = {"speed": speed, "w1": w1}
+        # Cells where a process stopped at its time budget, before the planned epochs.
+        cut = {(label, key) for label, runs in result["cases"].items() for key in runs
+               for r in ok(runs[key]) if cases[label].task == "train"
+               and len(r.get("epoch_times", [])) < plan.epochs[cases[label].workload]}
+        summary[state] = {"speed": speed, "w1": w1, "cut": cut}
     return summary
 
 
@@ -846,8 +878,11 @@ def modes_columns(settings):
     return [(c, s) for c in MODE_COMPETITORS for s in settings]
 
 
-def modes_speed_table(speed, settings):
-    """Rows: workloads; columns: each competitor at each setting, then the two ratios."""
+def modes_speed_table(speed, settings, cut=()):
+    """Rows: workloads; columns: each competitor at each setting, then the two ratios.
+
+    A cell in ``cut`` ((label, key) pairs) is marked †: a process stopped at its budget.
+    """
     header = ["workload"]
     for competitor in MODE_COMPETITORS:
         header += [f"{MODE_NAMES[competitor]} {s.label}" for s in settings]
@@ -861,7 +896,9 @@ def modes_speed_table(speed, settings):
         default = stats.get(("minidl", "default"))
         cells = [case.label]
         for competitor in MODE_COMPETITORS:
-            cells += [fmt_seconds(stats.get((competitor, s.role))) for s in settings]
+            cells += [fmt_seconds(stats.get((competitor, s.role)))
+                      + (" †" if (case.label, (competitor, s.role)) in cut else "")
+                      for s in settings]
             if competitor == "minidl":
                 best = best_pinned(stats, "minidl", settings)
                 cells.append(f"{fmt_ratio(ratio(default, best[0]))} (vs {best[1]})"
@@ -984,9 +1021,9 @@ def modes_report(summary, measured, plan, args, settings, machine, elapsed):
         "(competitor, setting) pair runs in its own process, round-robin with the order "
         f"rotated each round ({epochs}; W4: {plan.rounds['W4']} round(s) × "
         f"{plan.predict_reps} passes). minidl (JIT on, warm Numba cache) trains through "
-        "`fit(..., verbose=0)`, PyTorch through a standard eager loop, as in the pinned "
-        "tables above. \"Best pinned\" is the faster of minidl's pinned settings in the same "
-        "state.",
+        "`fit(..., verbose=0)`, PyTorch through a standard eager loop, as in the "
+        "`--threads` tables. \"Best pinned\" is the faster of minidl's pinned settings in "
+        "the same state.",
     ]
     for state, result in summary.items():
         raw = measured["states"][state]
@@ -1002,7 +1039,9 @@ def modes_report(summary, measured, plan, args, settings, machine, elapsed):
             f"Load average (1 min) {load[0]:.2f} at the start of the state, "
             f"{load[-1]:.2f} at its end (it lags by about a minute).",
             "",
-            modes_speed_table(result["speed"], settings),
+            modes_speed_table(result["speed"], settings, result["cut"]),
+            *(["", "† at least one process stopped at its time budget (fewer epochs measured)."]
+              if result["cut"] else []),
             "",
             modes_w1_table(result["w1"], settings),
         ]

@@ -174,7 +174,7 @@ def test_summary_scales_partial_epochs_and_finds_the_best_pinned_setting():
             ("minidl", "all"): [run(5.0, 2.0, 2.0)],
             ("minidl", "default"): [run(5.5, 1.2, 1.4, rss=300)],
             ("torch", "one"): [run(3.0, 3.0, 3.0)],
-            ("torch", "all"): [run(3.0, 3.0, 3.0)],
+            ("torch", "all"): [run(3.0, 3.0)],  # stopped at its budget after 2 of 3
             ("torch", "default"): [run(2.0, 2.0, 2.0, rss=600)]}
     measured = {"states": {"busy": {"cases": {w1: runs}}}}
     summary = bench.summarize_modes(measured, plan)["busy"]
@@ -192,8 +192,9 @@ def test_summary_scales_partial_epochs_and_finds_the_best_pinned_setting():
     assert "| busy | W1 | 1.18× | met | 0.65× | met |" in table
     assert "| busy | peak RSS ≤ 0.6× PyTorch's | 0.50× | met |" in table
     assert "| busy | first-epoch extra ≤ 0.3 s (warm Numba cache) | 4.2 s | missed" in table
-    speed_table = bench.modes_speed_table(summary["speed"], settings)
+    speed_table = bench.modes_speed_table(summary["speed"], settings, summary["cut"])
     assert "1.18× (vs 1 thread)" in speed_table and "| 0.65× |" in speed_table
+    assert summary["cut"] == {(w1, ("torch", "all"))} and "| 12 † |" in speed_table
 
 
 def test_ratio_verdict_never_rounds_a_miss_into_a_hit():
