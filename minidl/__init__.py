@@ -22,6 +22,7 @@ from minidl import (
     datasets,
     debug,
     initializers,
+    jit,
     layers,
     losses,
     metrics,
@@ -52,6 +53,10 @@ __version__ = "0.1.0"
 
 # `import minidl as tf` then `tf.keras.layers.Dense`: the Keras namespace is minidl itself.
 keras = __import__("sys").modules[__name__]
+
+# Numba's one-time set-up (~0.5 s) runs on a background thread while the program loads its
+# data, instead of inside the first training step (minidl/jit.py, start_warm_up).
+jit.start_warm_up()
 
 __all__ = [
     "activations", "backend", "callbacks", "config", "datasets", "debug", "initializers", "layers",

@@ -6,6 +6,10 @@ Every default can be overridden by an environment variable read once at import:
 - ``MINIDL_DEVICE``: ``cpu`` (default) or ``gpu``.
 - ``MINIDL_JIT``: ``0`` turns the Numba kernels off (their plain NumPy twins run instead);
   ``NUMBA_DISABLE_JIT=1`` does the same.
+- ``MINIDL_JIT_WARMUP``: ``0`` stops minidl from setting Numba up on a background thread
+  from ``import minidl`` on (the set-up then happens at the first kernel call).
+- ``MINIDL_BLAS_THREADS``: ``auto`` (default: minidl chooses, see ``minidl.threads``) or a
+  number of BLAS threads for ``fit``/``evaluate``/``predict``.
 
 This module is also ``keras.config`` for ``import minidl as keras`` users:
 ``keras.config.set_floatx("float64")`` / ``keras.config.floatx()``, and
@@ -23,6 +27,21 @@ if _floatx not in _FLOATX_CHOICES:
 
 _device = os.environ.get("MINIDL_DEVICE", "cpu").lower()
 
+
+def _check_blas_threads(value, owner):
+    if value == "auto":
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: expected 'auto' or a positive number of threads, got "
+                         f"{value!r}")
+    return value
+
+
+_blas_threads = _check_blas_threads(os.environ.get("MINIDL_BLAS_THREADS", "auto"),
+                                    "MINIDL_BLAS_THREADS")
+
 _DATA_FORMATS = ("channels_last", "channels_first")
 _image_data_format = os.environ.get("MINIDL_IMAGE_DATA_FORMAT", "channels_last")
 if _image_data_format not in _DATA_FORMATS:
@@ -37,6 +56,8 @@ JIT_ENABLED = os.environ.get("MINIDL_JIT", "1") != "0" and os.environ.get(
 # error_model="numpy": division by zero gives inf/nan like NumPy instead of raising, which
 # also lets Numba vectorise loops that divide.
 # fastmath: only flags that keep NaN and Inf visible ("nnan"/"ninf" are deliberately absent).
+# MINIDL_JIT_WARMUP=0: no background Numba set-up at import (see jit.start_warm_up).
+JIT_WARM_UP = os.environ.get("MINIDL_JIT_WARMUP", "1") != "0"
 JIT_OPTIONS = {"cache": True, "error_model": "numpy", "nogil": True}
 JIT_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
@@ -79,6 +100,30 @@ def set_device(name):
     _device = backend.get_backend(name).name
 
 
+def blas_threads():
+    """The BLAS thread setting of ``fit``/``evaluate``/``predict``: ``"auto"`` or a number.
+
+    >>> blas_threads()
+    'auto'
+    """
+    return _blas_threads
+
+
+def set_blas_threads(value):
+    """Choose the BLAS threads of ``fit``/``evaluate``/``predict``.
+
+    ``"auto"`` (the default): one thread when a step's largest matrix product is too small
+    to gain from more, BLAS's own count otherwise (see ``minidl.threads``). A number: that
+    many threads. A thread variable in the environment (``OMP_NUM_THREADS`` and its family)
+    wins over both: minidl then leaves BLAS as the variable set it.
+
+    Raises:
+        ValueError: ``value`` is neither ``"auto"`` nor a positive integer.
+    """
+    global _blas_threads
+    _blas_threads = _check_blas_threads(value, "set_blas_threads")
+
+
 def image_data_format():
     """Return the default image layout: ``"channels_last"`` (Keras's default: (batch, height,
     width, channels)) or ``"channels_first"`` ((batch, channels, height, width), PyTorch's).
@@ -119,4 +164,4 @@ def standardize_data_format(data_format, owner="data_format"):
 
 
 __all__ = ["floatx", "set_floatx", "epsilon", "device", "set_device", "image_data_format",
-           "set_image_data_format"]
+           "set_image_data_format", "blas_threads", "set_blas_threads"]

@@ -14,7 +14,11 @@ the width of the target, the bar is 20 ``━`` characters (green for the done pa
 the rest, bold counter and time), the time per step switches between ``s``, ``ms`` and ``us``,
 and each value prints as ``%.4f`` unless its magnitude is at most 1e-3, then as ``%.4e``.
 
-Two deliberate differences from Keras, both about where the output goes:
+Deliberate differences from Keras:
+
+- The live bar is first drawn after step 2, not step 1: an ETA from the first step alone
+  carries the one-time costs of a run (Keras's bar says "2:57" for a 20-second epoch there).
+  From step 2 on the ETA leaves step 1 out, as Keras's does.
 
 - Keras decides that the display is "dynamic" whenever ``"posix"`` is in ``sys.modules``,
   i.e. always on Linux and macOS, so a log file gets hundreds of ``\\r`` rewrites with ANSI
@@ -243,6 +247,12 @@ class Progbar:
         if self.verbose == 1:
             if now - self._last_update < self.interval and not finalize:
                 return  # Too soon to redraw; the values are recorded all the same.
+            if current == 1 and not finalize:
+                # The first step alone would make the ETA: it carries the one-time costs
+                # (kernel loading, first-touch memory), which once read as "ETA 2:57" for a
+                # 20 s epoch. The first redraw waits for step 2, whose estimate leaves
+                # step 1 out.
+                return
             if self._dynamic_display:
                 self._draw_live(current, finalize, now, time_per_unit, known_target)
             elif finalize:

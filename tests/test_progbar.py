@@ -138,17 +138,20 @@ def test_fit_verbose_1_on_a_tty_rewrites_one_line(clock, tty):
     frames = out[:-1].split("\r")
     assert frames[0] == ""  # every frame starts with a carriage return
     frames = frames[1:]
-    # 10 s per step >> interval: each of the 10 batches redraws, then the epoch end.
-    assert len(frames) == 11
+    # 10 s per step >> interval: batches 2..10 redraw, then the epoch end. Batch 1 does not:
+    # an ETA from the first step alone would carry its one-time costs (a deliberate
+    # difference from Keras, whose first frame shows exactly that ETA).
+    assert len(frames) == 10
     plain = [ANSI.sub("", f).rstrip() for f in frames]
+    assert not any(p.startswith(" 1/10") for p in plain)
     # Step 3 of 10: counter right-aligned to the target's width; ETA = 7 steps x 10 s.
-    assert plain[2] == " 3/10 ━━━━━━━━━━━━━━━━━━━━ 1:10 10s/step - loss: 0.5000"
-    assert plain[0] == " 1/10 ━━━━━━━━━━━━━━━━━━━━ 1:30 10s/step - loss: 0.5000"
+    assert plain[1] == " 3/10 ━━━━━━━━━━━━━━━━━━━━ 1:10 10s/step - loss: 0.5000"
+    assert plain[0] == " 2/10 ━━━━━━━━━━━━━━━━━━━━ 1:20 10s/step - loss: 0.5000"
     # The last frame shows the elapsed time and the epoch's logs.
     assert plain[-2] == "10/10 ━━━━━━━━━━━━━━━━━━━━ 0s 10s/step - loss: 0.5000"
     assert plain[-1] == "10/10 ━━━━━━━━━━━━━━━━━━━━ 100s 10s/step - loss: 0.2500"
     # Colours as Keras: bold counter and time, int(20 * 3/10) = 6 green then 14 grey.
-    assert frames[2].startswith("\x1b[1m 3/10\x1b[0m \x1b[32m" + "━" * 6 + "\x1b[0m\x1b[37m"
+    assert frames[1].startswith("\x1b[1m 3/10\x1b[0m \x1b[32m" + "━" * 6 + "\x1b[0m\x1b[37m"
                                 + "━" * 14 + "\x1b[0m \x1b[1m1:10\x1b[0m 10s/step")  # fmt: skip
     assert "\x1b[32m" + "━" * 20 in frames[-1]
 
@@ -167,11 +170,12 @@ def test_live_bar_respects_the_redraw_interval(clock, tty):
 
 def test_live_bar_blanks_the_rest_of_a_longer_previous_line(clock, tty):
     with redirect_stdout(tty):
-        bar = Progbar(3, interval=0.0, stateful_metrics=["loss"])
+        bar = Progbar(4, interval=0.0, stateful_metrics=["loss"])
+        bar.update(1, [("loss", 10.5)])  # not drawn: the first step makes no ETA
         clock.tick(1)
-        bar.update(1, [("loss", 10.5)])
+        bar.update(2, [("loss", 10.5)])
         clock.tick(1)
-        bar.update(2, [("loss", 1.5)])  # "1.5000" is one character shorter than "10.5000"
+        bar.update(3, [("loss", 1.5)])  # "1.5000" is one character shorter than "10.5000"
     first, second = (ANSI.sub("", f) for f in tty.getvalue().split("\r")[1:])
     assert len(second) == len(first) and second.endswith("1.5000 ")
 
@@ -226,9 +230,11 @@ def test_progbar_unknown_target(clock, tty):
 def test_progbar_eta_in_hours(clock, tty):
     with redirect_stdout(tty):
         bar = Progbar(1000, interval=0.0)
-        clock.tick(10)
+        clock.tick(60)  # a slow first step (start-up) ...
         bar.update(1)
-    assert ANSI.sub("", tty.getvalue()).startswith("\r   1/1000 ━━━━━━━━━━━━━━━━━━━━ 2:46:30 10s")
+        clock.tick(10)  # ... is left out of the ETA: 998 steps x 10 s = 2:46:20
+        bar.update(2)
+    assert ANSI.sub("", tty.getvalue()).startswith("\r   2/1000 ━━━━━━━━━━━━━━━━━━━━ 2:46:20 10s")
 
 
 # ------------------------------------------------------------------------- fit, verbose = 2

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from minidl import callbacks as callbacks_module
-from minidl import config, data_adapters, debug, losses, optimizers, validation
+from minidl import config, data_adapters, debug, losses, optimizers, threads, validation
 from minidl import metrics as metrics_module
 from minidl import random as mrandom
 from minidl.array_backend import get_backend
@@ -728,48 +728,51 @@ class Model(Layer):
         stop_on_nan = any(isinstance(c, callbacks_module.TerminateOnNaN) for c in cbs)
         logs = {}
         cbs.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            self._reset_metrics()
-            self._start_epoch_streams(epoch)
-            cbs.on_epoch_begin(epoch)
-            for step, (xb, yb, swb) in enumerate(train_batches(epoch)):
-                cbs.on_train_batch_begin(step)
-                try:
-                    loss, y_pred = self._train_step(xb, yb, swb)
-                except NonFiniteError as exc:  # raised by debug.detect_anomaly()
-                    raise _at_step(NonFiniteError(
-                        f"at epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps or '?'}: {exc}"
-                    ), epoch, step, exc) from exc
-                if not math.isfinite(loss):
-                    if stop_on_nan:
-                        logs = {**self._collect_logs(), "loss": loss}
-                        cbs.on_train_batch_end(step, logs)
+        # BLAS threads chosen after the first step from its matrix sizes (minidl/threads.py)
+        with threads.StepThreads() as blas:
+            for epoch in range(initial_epoch, epochs):
+                self._reset_metrics()
+                self._start_epoch_streams(epoch)
+                cbs.on_epoch_begin(epoch)
+                for step, (xb, yb, swb) in enumerate(train_batches(epoch)):
+                    cbs.on_train_batch_begin(step)
+                    try:
+                        loss, y_pred = self._train_step(xb, yb, swb)
+                        blas.step_done()
+                    except NonFiniteError as exc:  # raised by debug.detect_anomaly()
+                        raise _at_step(NonFiniteError(
+                            f"at epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps or '?'}: {exc}"
+                        ), epoch, step, exc) from exc
+                    if not math.isfinite(loss):
+                        if stop_on_nan:
+                            logs = {**self._collect_logs(), "loss": loss}
+                            cbs.on_train_batch_end(step, logs)
+                            break
+                        raise _at_step(NonFiniteError(
+                            f"the loss became {loss} at epoch {epoch + 1}/{epochs}, batch "
+                            f"{step + 1}/{steps or '?'}; this step was not applied, so the "
+                            "weights are those after the last step with a finite loss. Lower "
+                            "the learning rate, check the data for extreme values, find the op "
+                            "with minidl.debug.detect_anomaly(), or add "
+                            "callbacks.TerminateOnNaN() to stop quietly instead"
+                        ), epoch, step)
+                    self._update_metrics(loss, len(xb), yb, y_pred, swb)
+                    logs = self._collect_logs()
+                    cbs.on_train_batch_end(step, logs)
+                    if self.stop_training:
                         break
-                    raise _at_step(NonFiniteError(
-                        f"the loss became {loss} at epoch {epoch + 1}/{epochs}, batch "
-                        f"{step + 1}/{steps or '?'}; this step was not applied, so the weights are "
-                        "those after the last step with a finite loss. Lower the learning "
-                        "rate, check the data for extreme values, find the op with "
-                        "minidl.debug.detect_anomaly(), or add callbacks.TerminateOnNaN() "
-                        "to stop quietly instead"
-                    ), epoch, step)
-                self._update_metrics(loss, len(xb), yb, y_pred, swb)
-                logs = self._collect_logs()
-                cbs.on_train_batch_end(step, logs)
+                epoch_logs = dict(logs)
+                if val_batches is not None and (epoch + 1) % validation_freq == 0:
+                    # As Keras 3 (fit calls evaluate with its callbacks): the test hooks run
+                    # around validation; the progress bar stays silent there.
+                    cbs.on_test_begin()
+                    val_logs = self._evaluate_batches(val_batches(epoch), cbs)
+                    cbs.on_test_end(val_logs)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                cbs.on_epoch_end(epoch, epoch_logs)
+                logs = epoch_logs
                 if self.stop_training:
                     break
-            epoch_logs = dict(logs)
-            if val_batches is not None and (epoch + 1) % validation_freq == 0:
-                # As Keras 3 (fit calls evaluate with its callbacks): the test hooks run
-                # around validation; the progress bar stays silent there.
-                cbs.on_test_begin()
-                val_logs = self._evaluate_batches(val_batches(epoch), cbs)
-                cbs.on_test_end(val_logs)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            cbs.on_epoch_end(epoch, epoch_logs)
-            logs = epoch_logs
-            if self.stop_training:
-                break
         cbs.on_train_end(logs)
 
     def _start_epoch_streams(self, epoch):
@@ -784,13 +787,15 @@ class Model(Layer):
     def _evaluate_batches(self, batches, cbs=None):
         """Loss and metrics over ``batches`` of ``(x, y, sample_weight)``."""
         self._reset_metrics()
-        for step, (xb, yb, swb) in enumerate(batches):
-            if cbs is not None:
-                cbs.on_test_batch_begin(step)
-            loss, y_pred = self._test_step(xb, yb, swb)
-            self._update_metrics(loss, len(xb), yb, y_pred, swb)
-            if cbs is not None:
-                cbs.on_test_batch_end(step, self._collect_logs())
+        with threads.StepThreads() as blas:
+            for step, (xb, yb, swb) in enumerate(batches):
+                if cbs is not None:
+                    cbs.on_test_batch_begin(step)
+                loss, y_pred = self._test_step(xb, yb, swb)
+                blas.step_done()
+                self._update_metrics(loss, len(xb), yb, y_pred, swb)
+                if cbs is not None:
+                    cbs.on_test_batch_end(step, self._collect_logs())
         return self._collect_logs()
 
     def _checked_batches(self, adapter, name="x"):
@@ -895,10 +900,11 @@ class Model(Layer):
         )
         cbs.on_predict_begin()
         outputs = []
-        with no_grad():
+        with no_grad(), threads.StepThreads() as blas:
             for step in range(n_steps):
                 cbs.on_predict_batch_begin(step)
                 out = self(x[step * batch_size:(step + 1) * batch_size], training=False)
+                blas.step_done()
                 outputs.append(out.to_numpy() if isinstance(out, Tensor)
                                else tree.map_structure(lambda t: t.to_numpy(), out))
                 cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
@@ -922,10 +928,11 @@ class Model(Layer):
         )
         cbs.on_predict_begin()
         outputs = []
-        with no_grad():
+        with no_grad(), threads.StepThreads() as blas:
             for step, (xb, _, _) in enumerate(adapter.batches()):
                 cbs.on_predict_batch_begin(step)
                 outputs.append(self(self._checked_inputs(xb), training=False).to_numpy())
+                blas.step_done()
                 cbs.on_predict_batch_end(step, {"outputs": outputs[-1]})
         adapter.on_epoch_end()
         cbs.on_predict_end()

@@ -72,6 +72,7 @@ from minidl.ops.fused import (
     relu_backward_kernel,
 )
 from minidl.tensor import Op, Tensor
+from minidl.threads import note_product
 
 DATA_FORMATS = ("channels_last", "channels_first")
 KERNEL_LAYOUTS = ("keras", "torch")
@@ -393,6 +394,7 @@ def _spatial_kernel(w_shape, layout):
 def _matmul_groups(a, b):
     """a @ b for (G, ·, ·) stacks; one plain BLAS product when G = 1."""
     xp = get_array_module(a)
+    note_product(a.shape[1], a.shape[2], b.shape[2])
     if a.shape[0] == 1:
         return xp.matmul(a[0], b[0])[None]
     return xp.matmul(a, b)

@@ -20,6 +20,7 @@ from minidl import config
 from minidl.array_backend import get_array_module
 from minidl.jit import kernel
 from minidl.tensor import Op
+from minidl.threads import note_product
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 
@@ -155,6 +156,7 @@ class Dense(Op):
 
     def forward(self, x, w, b=None):
         xp = get_array_module(x)
+        note_product(x.shape[-2] if x.ndim > 1 else 1, w.shape[0], w.shape[1])
         z = xp.matmul(x, w)
         if b is not None and self.activation == "relu" and _use_kernels(z, b):
             bias_relu_kernel(z, b, z.dtype.type(0))

@@ -2,6 +2,7 @@
 
 from minidl.array_backend import get_array_module
 from minidl.tensor import Op
+from minidl.threads import note_product
 
 
 class MatMul(Op):
@@ -16,6 +17,8 @@ class MatMul(Op):
 
     def forward(self, a, b):
         self.a, self.b = a, b
+        if a.ndim > 1 and b.ndim > 1:
+            note_product(a.shape[-2], a.shape[-1], b.shape[-1])
         return get_array_module(a).matmul(a, b)
 
     def backward(self, g):

@@ -13,6 +13,7 @@ array([[2., 2., 2.],
        [2., 2., 2.]], dtype=float32)
 """
 
+from minidl import threads as _threads
 from minidl.array_backend import get_backend as _get_backend
 from minidl.tensor import enable_grad, is_grad_enabled, no_grad
 from minidl.torch._dtypes import (
@@ -114,6 +115,21 @@ def device(name="cpu"):
     return str(name)
 
 
+def set_num_threads(n):
+    """Use ``n`` threads for the matrix products (BLAS) from now on, as PyTorch's
+    ``torch.set_num_threads``; it is then the user's choice, which ``fit`` does not change.
+
+    Raises:
+        ValueError: ``n`` is not a positive integer.
+    """
+    _threads.set_process_threads(n)
+
+
+def get_num_threads():
+    """The number of threads the matrix products (BLAS) use now."""
+    return _threads.current()
+
+
 class set_grad_enabled:
     """Context manager: record the graph (``True``) or not (``False``), as PyTorch."""
 
@@ -171,7 +187,8 @@ __all__ = [
     "flatten", "reshape", "transpose", "permute", "squeeze", "unsqueeze", "t", "softmax",
     "log_softmax", "neg", "clone", "allclose", "equal", "is_tensor", "numel", "no_grad",
     "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode", "manual_seed",
-    "initial_seed", "save", "load", "device", "cuda", "float32", "float64", "float16",
-    "int64", "int32", "int16", "int8", "uint8", "bool", "float", "double", "half", "long",
-    "int", "short", "get_default_dtype", "set_default_dtype", "nn", "optim", "utils",
+    "initial_seed", "save", "load", "device", "cuda", "set_num_threads", "get_num_threads",
+    "float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool",
+    "float", "double", "half", "long", "int", "short", "get_default_dtype",
+    "set_default_dtype", "nn", "optim", "utils",
 ]  # fmt: skip

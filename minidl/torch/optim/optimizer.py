@@ -34,7 +34,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from minidl import config
+from minidl import config, threads
 from minidl.array_backend import backend_of, get_array_module
 from minidl.errors import DTypeError, ShapeError
 from minidl.optimizers import _flush_threshold
@@ -324,6 +324,7 @@ class Optimizer:
                 if group["maximize"]:
                     grad = -grad
                 self._update(p, grad, group)
+        threads.optimizer_stepped()  # an open `minidl.threads.auto()` block decides here
         return loss
 
     def _update(self, p, grad, group):

@@ -1,0 +1,200 @@
+"""How many threads BLAS may use: chosen for the work, unless the user chose.
+
+NumPy's matrix products run on a BLAS library (OpenBLAS in NumPy's wheels) that starts one
+thread per core. For a large product that is a gain: a 256×784 by 784×1024 product takes
+4.6 ms on one core of the 2-core test machine and 2.2 ms on two. For a small one it is not:
+the seeds' MLP at batch 32 multiplies 32×784 by 784×128 (3.2 million multiply-adds), which
+takes 68 µs on one thread and 68 µs on two; and when another program keeps one core busy,
+the two threads wait for each other at every product, and it takes 127 µs (a whole training
+step went from 0.5 ms to between 3.6 and 32 ms). So during ``fit``, ``evaluate`` and
+``predict`` minidl measures the largest matrix product of the first step and, if it is
+smaller than ``SMALL_PRODUCT`` multiply-adds, runs the rest of the call on one BLAS thread.
+Larger products keep BLAS's own thread count. The numbers behind the threshold are in
+``benchmarks/RESULTS.md``.
+
+The user's choice always wins:
+
+- any of ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``,
+  ``BLIS_NUM_THREADS``, ``VECLIB_MAXIMUM_THREADS`` in the environment: minidl never changes
+  the thread count;
+- ``minidl.config.set_blas_threads(n)`` (or ``MINIDL_BLAS_THREADS=n``): ``n`` threads in every
+  ``fit``/``evaluate``/``predict``; ``"auto"`` (the default) goes back to the rule above;
+- ``with minidl.threads.limit(n):`` around any code, for example a PyTorch-style loop of
+  ``minidl.torch`` (whose ``torch.set_num_threads(n)`` sets it for the whole process, as in
+  PyTorch); ``with minidl.threads.auto():`` applies the rule above to such a loop, deciding
+  after its first ``optimizer.step()``.
+
+The thread count can change the last bits of a product (BLAS splits the work differently),
+but not the run-to-run result: the rule depends only on the shapes, never on timings.
+"""
+
+import contextlib
+import os
+
+# Below this many multiply-adds (m·k·n) a matrix product gains nothing from a second thread
+# and loses a lot when a core is busy (measured: benchmarks/RESULTS.md, "Threads").
+SMALL_PRODUCT = 2**25  # about 33.5 million
+
+USER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                         "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+# The largest product (m·k·n) computed since the last ``reset_largest_product()``. The ops
+# that call BLAS (Dense, matmul, convolution) report each product's size here.
+largest_product = 0
+
+
+def note_product(m, k, n):
+    """Record an (m, k) by (k, n) matrix product (called by the ops before BLAS runs it)."""
+    global largest_product
+    work = m * k * n
+    if work > largest_product:
+        largest_product = work
+
+
+def reset_largest_product():
+    global largest_product
+    largest_product = 0
+
+
+def user_setting():
+    """The thread count the user chose, or None when minidl may choose.
+
+    An environment variable of the BLAS/OpenMP family means the user chose (returns the
+    string ``"environment"``: minidl then leaves BLAS alone); otherwise
+    ``config.blas_threads()`` decides (an int, or None for ``"auto"``).
+    """
+    from minidl import config
+
+    if any(os.environ.get(name) for name in USER_THREAD_VARIABLES):
+        return "environment"
+    if _process_threads is not None:
+        return "environment"  # set_num_threads() said so for the whole process
+    setting = config.blas_threads()
+    return None if setting == "auto" else setting
+
+
+_controller = None
+_process_threads = None  # set by set_process_threads (``minidl.torch.set_num_threads``)
+
+
+def _blas():
+    """threadpoolctl's handle on the BLAS libraries loaded in this process (made once)."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController().select(user_api="blas")
+    return _controller
+
+
+def current():
+    """The number of threads BLAS uses now (the largest over its loaded libraries)."""
+    counts = [lib["num_threads"] for lib in _blas().info()]
+    return max(counts) if counts else 1
+
+
+@contextlib.contextmanager
+def limit(n):
+    """Run the block with BLAS limited to ``n`` threads; the previous count comes back after.
+
+    >>> with limit(1):
+    ...     current()
+    1
+
+    Raises:
+        ValueError: ``n`` is not a positive integer.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads.limit: the thread count must be a positive integer, got "
+                         f"{n!r}")
+    with _blas().limit(limits=n):
+        yield
+
+
+class StepThreads:
+    """The thread rule for one loop of similar steps (one ``fit``, ``evaluate``, ``predict``).
+
+    Use as a context manager around the loop, and call ``step_done()`` after each step::
+
+        with StepThreads() as threads:
+            for batch in batches:
+                step(batch)
+                threads.step_done()
+
+    The first step runs with the thread count as it was; after it, the rule in the module
+    docstring decides for the others. On leaving, the previous count comes back.
+    """
+
+    def __init__(self):
+        self._choice = user_setting()
+        self._limiter = None
+        self._decided = self._choice == "environment"
+
+    def __enter__(self):
+        if isinstance(self._choice, int):
+            self._apply(self._choice)
+            self._decided = True
+        else:
+            reset_largest_product()
+        return self
+
+    def step_done(self):
+        """After a step: on the first, decide (a no-op afterwards)."""
+        if self._decided:
+            return
+        self._decided = True
+        if largest_product < SMALL_PRODUCT:
+            self._apply(1)
+
+    def _apply(self, n):
+        self._limiter = _blas().limit(limits=n)
+
+    def __exit__(self, *exc):
+        if self._limiter is not None:
+            self._limiter.restore_original_limits()
+            self._limiter = None
+        return False
+
+
+_active_loops = []  # the ``auto()`` blocks now open (innermost last)
+
+
+@contextlib.contextmanager
+def auto():
+    """Apply the thread rule to a hand-written training loop (``minidl.torch`` style).
+
+    Inside the block, the first ``optimizer.step()`` of a ``minidl.torch.optim`` optimizer
+    decides (the same rule as ``fit``); the previous thread count comes back on leaving::
+
+        with minidl.threads.auto():
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+    """
+    with StepThreads() as loop:
+        _active_loops.append(loop)
+        try:
+            yield loop
+        finally:
+            _active_loops.remove(loop)
+
+
+def optimizer_stepped():
+    """Called by ``minidl.torch.optim`` after each step: tells an open ``auto()`` block."""
+    if _active_loops:
+        _active_loops[-1].step_done()
+
+
+def set_process_threads(n):
+    """Set BLAS to ``n`` threads for the rest of the process (``torch.set_num_threads``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: the thread count must be a positive integer, got "
+                         f"{n!r}")
+    global _process_threads
+    _blas().limit(limits=n)  # not restored: a process-wide setting, as PyTorch's
+    _process_threads = n
+
+
+__all__ = ["SMALL_PRODUCT", "limit", "auto", "current", "StepThreads", "note_product",
+           "user_setting"]
