@@ -114,6 +114,9 @@ def minidl_train(spec):
 
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self._start)
+            if spec.get("probe_threads") and epoch == 0:
+                # Inside fit, where minidl may have limited BLAS; after the epoch's time.
+                self.blas_in_fit = blas_threads()
             if out_of_time(spec, self.times):
                 self.model.stop_training = True
 
@@ -126,6 +129,8 @@ def minidl_train(spec):
     model.fit(x, y, batch_size=spec["batch_size"], epochs=spec["epochs"], verbose=0,
               callbacks=[timer])
     result = {"epoch_times": timer.times}
+    if getattr(timer, "blas_in_fit", None) is not None:
+        result["blas_in_fit"] = timer.blas_in_fit
     if spec.get("accuracy"):
         logs = model.evaluate(x_test, y_test, batch_size=1024, verbose=0, return_dict=True)
         result["accuracy"] = float(logs["accuracy"])
@@ -324,21 +329,31 @@ def time_repeats(run, reps):
     return times
 
 
-def threads_seen():
+def blas_threads():
+    """The thread counts of the BLAS libraries loaded now (threadpoolctl), or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return sorted({info["num_threads"] for info in threadpool_info()
+                   if info.get("user_api") == "blas"})
+
+
+def threads_seen(result):
     """The thread counts this process's libraries settled on, read after the measurement.
 
     ``torch``: ``torch.get_num_threads()`` where PyTorch is loaded; ``blas``: the thread
-    counts of the BLAS libraries loaded (threadpoolctl), which is NumPy's for minidl.
+    counts of the BLAS libraries loaded, which is NumPy's for minidl; ``blas_in_fit``:
+    minidl's, read inside ``fit`` at the end of the first epoch (moved out of ``result``).
     """
     seen = {}
     if "torch" in sys.modules:
         seen["torch"] = sys.modules["torch"].get_num_threads()
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return seen
-    seen["blas"] = sorted({info["num_threads"] for info in threadpool_info()
-                           if info.get("user_api") == "blas"})
+    blas = blas_threads()
+    if blas is not None:
+        seen["blas"] = blas
+    if "blas_in_fit" in result:
+        seen["blas_in_fit"] = result.pop("blas_in_fit")
     return seen
 
 
@@ -373,7 +388,7 @@ def main(argv):
         # ru_maxrss is in KiB on Linux: the peak resident memory of this process so far.
         result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if spec.get("probe_threads"):  # after the peak RSS: threadpoolctl must not count
-            result["threads_seen"] = threads_seen()
+            result["threads_seen"] = threads_seen(result)
     print(json.dumps(result))
 
 

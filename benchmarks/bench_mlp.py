@@ -910,15 +910,21 @@ def modes_speed_table(speed, settings, cut=()):
 
 
 def describe_threads(seen):
-    """'BLAS 1' / 'intra-op 2' from the worker's ``threads_seen`` JSON strings."""
+    """'BLAS 1 in fit, 2 after' / 'intra-op 2' from the worker's ``threads_seen`` JSONs.
+
+    >>> describe_threads(['{"blas": [2], "blas_in_fit": [1]}', '{"blas": [2], "torch": 2}'])
+    'BLAS 1 in fit, 2 after; intra-op 2'
+    """
     parts = []
     for text in seen:
         found = json.loads(text)
         if "torch" in found:
             parts.append(f"intra-op {found['torch']}")
         elif found.get("blas"):
-            parts.append("BLAS " + "/".join(str(n) for n in found["blas"]))
-    return ", ".join(parts) or "?"
+            counts = "/".join(str(n) for n in found["blas"])
+            in_fit = "/".join(str(n) for n in found.get("blas_in_fit") or [])
+            parts.append(f"BLAS {in_fit} in fit, {counts} after" if in_fit else f"BLAS {counts}")
+    return "; ".join(parts) or "?"
 
 
 def modes_w1_table(w1, settings):
@@ -939,8 +945,8 @@ def modes_w1_table(w1, settings):
     lines.append("| peak RSS, MB (data included; minidl: ratio to PyTorch at the same setting) | "
                  + " | ".join(cells) + " |")
     cells = [describe_threads(w1["threads"].get((c, s.role), [])) for c, s in columns]
-    lines.append("| threads the library reports after the run (NumPy's BLAS; "
-                 "`torch.get_num_threads()`) | " + " | ".join(cells) + " |")
+    lines.append("| threads the library reports (minidl: NumPy's BLAS inside `fit` and after "
+                 "it; PyTorch: `torch.get_num_threads()`) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
