@@ -20,7 +20,10 @@ Competitors:
   float32 on preallocated buffers: the time no engine on this BLAS can beat.
 
 Tasks: ``train`` (seconds per epoch; test accuracy afterwards), ``predict`` (seconds per
-pass over the test images), ``import`` (seconds to import one module).
+pass over the test images), ``import`` (seconds to import one module). Spec keys used only by
+``--modes``: ``threads`` null (leave PyTorch's threads alone), ``epoch_images`` (epochs over
+the first N training images), ``budget_s`` (stop after the epoch that passes it, never before
+the second) and ``probe_threads`` (report the thread counts the libraries chose).
 """
 
 import json
@@ -116,6 +119,7 @@ def minidl_train(spec):
             self.times.append(time.perf_counter() - self._start)
             if spec.get("probe_threads") and epoch == 0:
                 # Inside fit, where minidl may have limited BLAS; after the epoch's time.
+                # minidl has loaded threadpoolctl itself, so this adds nothing to its RSS.
                 self.blas_in_fit = blas_threads()
             if out_of_time(spec, self.times):
                 self.model.stop_training = True
@@ -387,7 +391,7 @@ def main(argv):
         result = TASKS[spec["competitor"], spec["task"]](spec)
         # ru_maxrss is in KiB on Linux: the peak resident memory of this process so far.
         result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        if spec.get("probe_threads"):  # after the peak RSS: threadpoolctl must not count
+        if spec.get("probe_threads"):  # after reading the peak RSS: the probe is not in it
             result["threads_seen"] = threads_seen(result)
     print(json.dumps(result))
 
