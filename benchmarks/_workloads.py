@@ -3,10 +3,10 @@
     python benchmarks/_workloads.py '{"competitor": "torch", "task": "train", ...}'
 
 ``bench_mlp.py`` starts one process per (round, competitor) with the thread-count environment
-variables already set, and reads the JSON object this prints on its last line. A fresh process
-per measurement is what keeps the comparison fair: BLAS and OpenMP read their thread counts
-when they load, the peak RSS belongs to one competitor alone, and no library's warm caches
-help another.
+variables already set (or, for the "default" setting of ``--modes``, all removed), and reads
+the JSON object this prints on its last line. A fresh process per measurement is what keeps
+the comparison fair: BLAS and OpenMP read their thread counts when they load, the peak RSS
+belongs to one competitor alone, and no library's warm caches help another.
 
 Competitors:
 
@@ -20,7 +20,10 @@ Competitors:
   float32 on preallocated buffers: the time no engine on this BLAS can beat.
 
 Tasks: ``train`` (seconds per epoch; test accuracy afterwards), ``predict`` (seconds per
-pass over the test images), ``import`` (seconds to import one module).
+pass over the test images), ``import`` (seconds to import one module). Spec keys used only by
+``--modes``: ``threads`` null (leave PyTorch's threads alone), ``epoch_images`` (epochs over
+the first N training images), ``budget_s`` (stop after the epoch that passes it, never before
+the second) and ``probe_threads`` (report the thread counts the libraries chose).
 """
 
 import json
@@ -80,6 +83,25 @@ def minidl_model(keras, hidden, dropout):
     return keras.Sequential(layers)
 
 
+def epoch_subset(spec, x, y):
+    """The first ``spec['epoch_images']`` training images (all if unset) as views.
+
+    The whole set stays loaded, so the peak RSS is that of a full run.
+    """
+    n = spec.get("epoch_images")
+    return (x[:n], y[:n]) if n else (x, y)
+
+
+def out_of_time(spec, times):
+    """True once ``times`` has two epochs (one measured) and used ``spec['budget_s']``.
+
+    ``bench_mlp.py --modes`` sets the budget so that a thread setting whose epochs collapse
+    on a busy machine (tens of milliseconds a step) still ends in bounded time.
+    """
+    budget = spec.get("budget_s")
+    return budget is not None and len(times) >= 2 and sum(times) >= budget
+
+
 def minidl_train(spec):
     import minidl as keras
 
@@ -95,8 +117,15 @@ def minidl_train(spec):
 
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self._start)
+            if spec.get("probe_threads") and epoch == 0:
+                # Inside fit, where minidl may have limited BLAS; after the epoch's time.
+                # minidl has loaded threadpoolctl itself, so this adds nothing to its RSS.
+                self.blas_in_fit = blas_threads()
+            if out_of_time(spec, self.times):
+                self.model.stop_training = True
 
     x, y, x_test, y_test = load_mnist(spec)
+    x, y = epoch_subset(spec, x, y)
     keras.utils.set_random_seed(spec["seed"])
     model = minidl_model(keras, spec["hidden"], spec["dropout"])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -104,6 +133,8 @@ def minidl_train(spec):
     model.fit(x, y, batch_size=spec["batch_size"], epochs=spec["epochs"], verbose=0,
               callbacks=[timer])
     result = {"epoch_times": timer.times}
+    if getattr(timer, "blas_in_fit", None) is not None:
+        result["blas_in_fit"] = timer.blas_in_fit
     if spec.get("accuracy"):
         logs = model.evaluate(x_test, y_test, batch_size=1024, verbose=0, return_dict=True)
         result["accuracy"] = float(logs["accuracy"])
@@ -140,8 +171,10 @@ def torch_setup(spec):
     import torch
 
     # Same thread count as everyone (the environment variables are set too): PyTorch's
-    # intra-op pool otherwise takes every core.
-    torch.set_num_threads(spec["threads"])
+    # intra-op pool otherwise takes every core. ``threads`` None (bench_mlp.py --modes,
+    # "default") leaves PyTorch to choose, as a user's script does.
+    if spec["threads"] is not None:
+        torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec["seed"])
     return torch
 
@@ -153,6 +186,7 @@ def torch_train(spec):
     from torch import nn
 
     x, y, x_test, y_test = load_mnist(spec)
+    x, y = epoch_subset(spec, x, y)
     x, x_test = torch.from_numpy(x), torch.from_numpy(x_test)  # shares the memory
     y = torch.from_numpy(y.astype(np.int64))  # CrossEntropyLoss wants int64 class indices
     model = torch_model(nn, spec["hidden"], spec["dropout"])
@@ -174,6 +208,8 @@ def torch_train(spec):
             optimizer.step()
             total_loss += loss.item() * len(idx)
         times.append(time.perf_counter() - start)
+        if out_of_time(spec, times):
+            break
     result = {"epoch_times": times}
     if spec.get("accuracy"):
         model.eval()
@@ -297,6 +333,34 @@ def time_repeats(run, reps):
     return times
 
 
+def blas_threads():
+    """The thread counts of the BLAS libraries loaded now (threadpoolctl), or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return sorted({info["num_threads"] for info in threadpool_info()
+                   if info.get("user_api") == "blas"})
+
+
+def threads_seen(result):
+    """The thread counts this process's libraries settled on, read after the measurement.
+
+    ``torch``: ``torch.get_num_threads()`` where PyTorch is loaded; ``blas``: the thread
+    counts of the BLAS libraries loaded, which is NumPy's for minidl; ``blas_in_fit``:
+    minidl's, read inside ``fit`` at the end of the first epoch (moved out of ``result``).
+    """
+    seen = {}
+    if "torch" in sys.modules:
+        seen["torch"] = sys.modules["torch"].get_num_threads()
+    blas = blas_threads()
+    if blas is not None:
+        seen["blas"] = blas
+    if "blas_in_fit" in result:
+        seen["blas_in_fit"] = result.pop("blas_in_fit")
+    return seen
+
+
 def import_time(spec):
     """Seconds to import ``spec['module']`` in this fresh interpreter (start-up excluded)."""
     import importlib
@@ -327,6 +391,8 @@ def main(argv):
         result = TASKS[spec["competitor"], spec["task"]](spec)
         # ru_maxrss is in KiB on Linux: the peak resident memory of this process so far.
         result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if spec.get("probe_threads"):  # after reading the peak RSS: the probe is not in it
+            result["threads_seen"] = threads_seen(result)
     print(json.dumps(result))
 
 
