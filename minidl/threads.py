@@ -9,7 +9,9 @@ the two threads wait for each other at every product, and it takes 127 µs (a wh
 step went from 0.5 ms to between 3.6 and 32 ms). So during ``fit``, ``evaluate`` and
 ``predict`` minidl measures the largest matrix product of the first step and, if it is
 smaller than ``SMALL_PRODUCT`` multiply-adds, runs the rest of the call on one BLAS thread.
-Larger products keep BLAS's own thread count. The numbers behind the threshold are in
+A larger product gains from BLAS's threads on an idle machine (up to 2.7× on two cores) but
+loses as much on a busy one, so there minidl times a few steps each way and keeps the
+faster (see ``StepThreads``). The measurements behind these numbers are in
 ``benchmarks/RESULTS.md``.
 
 The user's choice always wins:
@@ -24,16 +26,27 @@ The user's choice always wins:
   PyTorch); ``with minidl.threads.auto():`` applies the rule above to such a loop, deciding
   after its first ``optimizer.step()``.
 
-The thread count can change the last bits of a product (BLAS splits the work differently),
-but not the run-to-run result: the rule depends only on the shapes, never on timings.
+The thread count can change the last bits of a product (BLAS splits the work differently).
+For small products the rule depends on shapes only, so runs repeat bitwise; for large ones
+the choice follows the machine's load, and two runs may differ in the last bits: pin the
+threads (any of the settings above) for bitwise-repeatable runs of large models.
 """
 
 import contextlib
 import os
+import time
 
 # Below this many multiply-adds (m·k·n) a matrix product gains nothing from a second thread
 # and loses a lot when a core is busy (measured: benchmarks/RESULTS.md, "Threads").
-SMALL_PRODUCT = 2**25  # about 33.5 million
+SMALL_PRODUCT = 2**23  # about 8.4 million
+
+# Larger products gain from BLAS's threads on an idle machine and lose as much when another
+# program keeps a core busy; which holds is measured: PROBE_STEPS steps with BLAS's count,
+# as many on one thread, the faster kept (by its fastest step: a one-off hiccup does not
+# decide), measured again after RECHECK_S seconds.
+PROBE_STEPS = 3
+RECHECK_S = 30.0
+_measured = {}  # largest product -> (thread count chosen, None for BLAS's own; when)
 
 USER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                          "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -121,38 +134,76 @@ class StepThreads:
                 step(batch)
                 threads.step_done()
 
-    The first step runs with the thread count as it was; after it, the rule in the module
-    docstring decides for the others. On leaving, the previous count comes back.
+    The first step runs with the thread count as it was. After it: one thread if its largest
+    matrix product is small; otherwise the next ``PROBE_STEPS`` steps run with BLAS's own
+    count and the ``PROBE_STEPS`` after them on one thread, and the faster is kept (and
+    measured again every ``RECHECK_S`` seconds, since the load may change). On leaving, the
+    previous count comes back.
     """
 
     def __init__(self):
-        self._choice = user_setting()
+        choice = user_setting()
+        self._fixed = choice if choice is not None else None  # the user's choice, if any
         self._limiter = None
-        self._decided = self._choice == "environment"
+        self._work = None  # the first step's largest product, once known
+        self._settled = choice is not None  # nothing more to decide in this loop
+        self._probe = None  # step times while measuring: BLAS's count first, then one
+        self._last = self._since = 0.0
 
     def __enter__(self):
-        if isinstance(self._choice, int):
-            self._apply(self._choice)
-            self._decided = True
-        else:
-            reset_largest_product()
+        if isinstance(self._fixed, int):
+            self._use(self._fixed)
+        reset_largest_product()
         return self
 
     def step_done(self):
-        """After a step: on the first, decide (a no-op afterwards)."""
-        if self._decided:
+        """After each step: decide, measure or (most of the time) nothing."""
+        if self._settled:
             return
-        self._decided = True
-        if largest_product < SMALL_PRODUCT:
-            self._apply(1)
+        now = time.perf_counter()
+        if self._work is None:  # after the first step
+            self._work = largest_product
+            if self._work < SMALL_PRODUCT:
+                self._use(1)
+                self._settled = True
+                return
+            known = _measured.get(self._work)
+            if known is not None and now - known[1] < RECHECK_S:
+                self._use(known[0])  # a loop with these products measured it just now
+                self._since = now
+            else:
+                self._start_probe(now)
+            return
+        if self._probe is not None:
+            self._probe.append(now - self._last)
+            self._last = now
+            if len(self._probe) == PROBE_STEPS:
+                self._use(1)
+            elif len(self._probe) == 2 * PROBE_STEPS:
+                own, one = min(self._probe[:PROBE_STEPS]), min(self._probe[PROBE_STEPS:])
+                choice = 1 if one < own else None
+                _measured[self._work] = (choice, now)
+                self._use(choice)
+                self._probe = None
+                self._since = now
+        elif now - self._since > RECHECK_S:
+            self._start_probe(now)
 
-    def _apply(self, n):
-        self._limiter = _blas().limit(limits=n)
+    def _start_probe(self, now):
+        self._use(None)
+        self._probe = []
+        self._last = now
 
-    def __exit__(self, *exc):
+    def _use(self, n):
+        """``n`` BLAS threads from now on; None: the count BLAS had before this loop."""
         if self._limiter is not None:
             self._limiter.restore_original_limits()
             self._limiter = None
+        if n is not None:
+            self._limiter = _blas().limit(limits=n)
+
+    def __exit__(self, *exc):
+        self._use(None)
         return False
 
 

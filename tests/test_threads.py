@@ -84,13 +84,69 @@ def test_a_small_model_trains_on_one_thread_and_gets_its_threads_back():
     assert threads.current() == 2
 
 
-def test_a_large_product_keeps_the_threads_blas_had():
-    # 256 x 784 by 784 x 1024: 205 million multiply-adds, above SMALL_PRODUCT
+class ScriptedClock:
+    """``time.perf_counter`` for the thread rule: each step lasts the next given duration."""
+
+    def __init__(self, durations):
+        self.durations = list(durations)
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += self.durations.pop(0) if self.durations else 0.001
+        return self.now
+
+
+def large_loop(monkeypatch, durations, steps=8):
+    """A loop whose first step multiplies 256x784 by 784x1024 (205 million multiply-adds,
+    above SMALL_PRODUCT); returns the BLAS thread count after each step."""
     assert 256 * 784 * 1024 > threads.SMALL_PRODUCT
+    monkeypatch.setattr(threads.time, "perf_counter", ScriptedClock(durations))
+    monkeypatch.setattr(threads, "_measured", {})
+    seen = []
+    with threads.StepThreads() as loop:
+        for _ in range(steps):
+            threads.note_product(256, 784, 1024)
+            loop.step_done()
+            seen.append(threads.current())
+    return seen
+
+
+def test_a_large_product_keeps_blas_threads_when_they_are_faster(monkeypatch):
+    # after step 1: steps 2-4 timed with BLAS's 2 threads (1 ms each, one hiccup of 9 ms),
+    # steps 5-7 on one thread (2 ms each): two threads are kept
+    seen = large_loop(monkeypatch, [0.0, 0.001, 0.009, 0.001, 0.002, 0.002, 0.002])
+    assert seen == [2, 2, 2, 1, 1, 1, 2, 2]
+    assert threads.current() == 2
+
+
+def test_a_large_product_goes_to_one_thread_when_a_busy_core_slows_two(monkeypatch):
+    seen = large_loop(monkeypatch, [0.0, 0.010, 0.012, 0.011, 0.005, 0.005, 0.006])
+    assert seen == [2, 2, 2, 1, 1, 1, 1, 1]
+    assert threads.current() == 2  # restored after the loop
+
+
+def test_the_measured_choice_is_reused_then_measured_again(monkeypatch):
+    large_loop(monkeypatch, [0.0, 0.010, 0.012, 0.011, 0.005, 0.005, 0.006])
+    # a second loop just after: the choice (one thread) is reused from its first step on
+    clock = ScriptedClock([0.001] * 10)
+    monkeypatch.setattr(threads.time, "perf_counter", clock)
+    with threads.StepThreads() as loop:
+        threads.note_product(256, 784, 1024)
+        loop.step_done()
+        assert threads.current() == 1
+        clock.now += threads.RECHECK_S + 1  # much later: measured again (own count first)
+        loop.step_done()
+        assert threads.current() == 2
+
+
+def test_a_large_model_fits_with_the_thread_rule(monkeypatch):
+    monkeypatch.setattr(threads, "_measured", {})
     model, seen = mlp(784, 1024), ThreadsSeen()
-    x, y = data(512, 784)
+    x, y = data(256 * 8, 784)
     model.fit(x, y, batch_size=256, epochs=1, verbose=0, callbacks=[seen])
-    assert seen.train == [2, 2]
+    # (seen after each step) the first step, then three timed at BLAS's count and three on
+    # one thread; then the faster
+    assert seen.train[:6] == [2, 2, 2, 1, 1, 1] and seen.train[6] in (1, 2)
     assert threads.current() == 2
 
 
