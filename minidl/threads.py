@@ -34,6 +34,7 @@ threads (any of the settings above) for bitwise-repeatable runs of large models.
 
 import contextlib
 import os
+import statistics
 import time
 
 # Below this many multiply-adds (m·k·n) a matrix product gains nothing from a second thread
@@ -42,8 +43,9 @@ SMALL_PRODUCT = 2**23  # about 8.4 million
 
 # Larger products gain from BLAS's threads on an idle machine and lose as much when another
 # program keeps a core busy; which holds is measured: PROBE_STEPS steps with BLAS's count,
-# as many on one thread, the faster kept (by its fastest step: a one-off hiccup does not
-# decide), measured again after RECHECK_S seconds.
+# as many on one thread, the faster kept (by the median step: one hiccup does not decide, and
+# neither does one lucky step of two threads that are fast only when the busy core lets
+# them), measured again after RECHECK_S seconds.
 PROBE_STEPS = 3
 RECHECK_S = 30.0
 _measured = {}  # largest product -> (thread count chosen, None for BLAS's own; when)
@@ -180,7 +182,8 @@ class StepThreads:
             if len(self._probe) == PROBE_STEPS:
                 self._use(1)
             elif len(self._probe) == 2 * PROBE_STEPS:
-                own, one = min(self._probe[:PROBE_STEPS]), min(self._probe[PROBE_STEPS:])
+                own = statistics.median(self._probe[:PROBE_STEPS])
+                one = statistics.median(self._probe[PROBE_STEPS:])
                 choice = 1 if one < own else None
                 _measured[self._work] = (choice, now)
                 self._use(choice)
