@@ -34,7 +34,6 @@ threads (any of the settings above) for bitwise-repeatable runs of large models.
 
 import contextlib
 import os
-import statistics
 import time
 
 # Below this many multiply-adds (m·k·n) a matrix product gains nothing from a second thread
@@ -43,10 +42,12 @@ SMALL_PRODUCT = 2**23  # about 8.4 million
 
 # Larger products gain from BLAS's threads on an idle machine and lose as much when another
 # program keeps a core busy; which holds is measured: PROBE_STEPS steps with BLAS's count,
-# as many on one thread, the faster kept (by the median step: one hiccup does not decide, and
-# neither does one lucky step of two threads that are fast only when the busy core lets
-# them), measured again after RECHECK_S seconds.
-PROBE_STEPS = 3
+# as many on one thread, the faster kept, measured again after RECHECK_S seconds. The first
+# step after a change of count is not timed (it pays for the change: 15-30 ms measured), and
+# the steps are summed, not their median taken: on a busy core two threads make most steps
+# as fast as one thread does, and a few steps ten times slower, when the busy program
+# holds the core a thread waits for; the sum is what an epoch pays.
+PROBE_STEPS = 4
 RECHECK_S = 30.0
 _measured = {}  # largest product -> (thread count chosen, None for BLAS's own; when)
 
@@ -137,10 +138,10 @@ class StepThreads:
                 threads.step_done()
 
     The first step runs with the thread count as it was. After it: one thread if its largest
-    matrix product is small; otherwise the next ``PROBE_STEPS`` steps run with BLAS's own
-    count and the ``PROBE_STEPS`` after them on one thread, and the faster is kept (and
-    measured again every ``RECHECK_S`` seconds, since the load may change). On leaving, the
-    previous count comes back.
+    matrix product is small; otherwise the next steps run with BLAS's own count and then on
+    one thread (``PROBE_STEPS`` of each timed), and the faster is kept (and measured again
+    every ``RECHECK_S`` seconds, since the load may change). On leaving, the previous count
+    comes back.
     """
 
     def __init__(self):
@@ -179,11 +180,12 @@ class StepThreads:
         if self._probe is not None:
             self._probe.append(now - self._last)
             self._last = now
-            if len(self._probe) == PROBE_STEPS:
+            if len(self._probe) == 1 + PROBE_STEPS:
                 self._use(1)
-            elif len(self._probe) == 2 * PROBE_STEPS:
-                own = statistics.median(self._probe[:PROBE_STEPS])
-                one = statistics.median(self._probe[PROBE_STEPS:])
+            elif len(self._probe) == 2 * (1 + PROBE_STEPS):
+                # each half: the step just after the change of count, then PROBE_STEPS timed
+                own = sum(self._probe[1:1 + PROBE_STEPS])
+                one = sum(self._probe[2 + PROBE_STEPS:])
                 choice = 1 if one < own else None
                 _measured[self._work] = (choice, now)
                 self._use(choice)

@@ -111,23 +111,31 @@ def large_loop(monkeypatch, durations, steps=8):
     return seen
 
 
+# After the first step: 5 steps with BLAS's 2 threads (the first, paying for the change, not
+# timed), then 5 on one thread (likewise), then the faster.
+PROBE = [2] * 5 + [1] * 5
+
+
 def test_a_large_product_keeps_blas_threads_when_they_are_faster(monkeypatch):
-    # after step 1: steps 2-4 timed with BLAS's 2 threads (1 ms each, one hiccup of 9 ms),
-    # steps 5-7 on one thread (2 ms each): two threads are kept
-    seen = large_loop(monkeypatch, [0.0, 0.001, 0.009, 0.001, 0.002, 0.002, 0.002])
-    assert seen == [2, 2, 2, 1, 1, 1, 2, 2]
+    # two threads 1 ms a step (9 ms for the untimed first), one thread 2 ms a step
+    seen = large_loop(monkeypatch, [0.0] + [0.009, 0.001, 0.001, 0.001, 0.001]
+                      + [0.020, 0.002, 0.002, 0.002, 0.002], steps=14)
+    assert seen == [2] + PROBE[1:] + [2] * 4  # seen after each step
     assert threads.current() == 2
 
 
 def test_a_large_product_goes_to_one_thread_when_a_busy_core_slows_two(monkeypatch):
-    # two threads: one lucky fast step (2 ms) among slow ones; the median decides
-    seen = large_loop(monkeypatch, [0.0, 0.010, 0.002, 0.011, 0.005, 0.005, 0.006])
-    assert seen == [2, 2, 2, 1, 1, 1, 1, 1]
+    # two threads: most steps as fast as one thread's, one 10x slower (the busy program held
+    # the core a thread waited for): the sum decides, as an epoch pays it
+    seen = large_loop(monkeypatch, [0.0] + [0.030, 0.001, 0.012, 0.001, 0.001]
+                      + [0.020, 0.002, 0.002, 0.002, 0.002], steps=14)
+    assert seen == [2] + PROBE[1:] + [1] * 4
     assert threads.current() == 2  # restored after the loop
 
 
 def test_the_measured_choice_is_reused_then_measured_again(monkeypatch):
-    large_loop(monkeypatch, [0.0, 0.010, 0.012, 0.011, 0.005, 0.005, 0.006])
+    large_loop(monkeypatch, [0.0] + [0.030, 0.001, 0.012, 0.001, 0.001]
+               + [0.020, 0.002, 0.002, 0.002, 0.002], steps=14)
     # a second loop just after: the choice (one thread) is reused from its first step on
     clock = ScriptedClock([0.001] * 10)
     monkeypatch.setattr(threads.time, "perf_counter", clock)
@@ -143,11 +151,10 @@ def test_the_measured_choice_is_reused_then_measured_again(monkeypatch):
 def test_a_large_model_fits_with_the_thread_rule(monkeypatch):
     monkeypatch.setattr(threads, "_measured", {})
     model, seen = mlp(784, 1024), ThreadsSeen()
-    x, y = data(256 * 8, 784)
+    x, y = data(256 * 12, 784)
     model.fit(x, y, batch_size=256, epochs=1, verbose=0, callbacks=[seen])
-    # (seen after each step) the first step, then three timed at BLAS's count and three on
-    # one thread; then the faster
-    assert seen.train[:6] == [2, 2, 2, 1, 1, 1] and seen.train[6] in (1, 2)
+    # (seen after each step) the first step and the probe, then the faster
+    assert seen.train[:10] == [2] + PROBE[1:] and seen.train[10] in (1, 2)
     assert threads.current() == 2
 
 
