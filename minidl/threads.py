@@ -42,12 +42,15 @@ SMALL_PRODUCT = 2**23  # about 8.4 million
 
 # Larger products gain from BLAS's threads on an idle machine and lose as much when another
 # program keeps a core busy; which holds is measured: PROBE_STEPS steps with BLAS's count,
-# as many on one thread, the faster kept, measured again after RECHECK_S seconds. The first
-# step after a change of count is not timed (it pays for the change: 15-30 ms measured), and
-# the steps are summed, not their median taken: on a busy core two threads make most steps
-# as fast as one thread does, and a few steps ten times slower, when the busy program
-# holds the core a thread waits for; the sum is what an epoch pays.
+# as many on one thread, the faster kept by their sum (what an epoch pays: on a busy core
+# most steps of two threads are as fast as one thread's, and a few ten times slower), and
+# measured again after RECHECK_S seconds. Steps just after a change of count are not timed:
+# the first pays for the change, and after dropping to one thread, BLAS's idle threads spin
+# for a while on the other core, so the scheduler leaves the main thread on the busy one
+# until they sleep (one thread then measured 1.5-2x slower than in a process that never had
+# two); SETTLE_S covers that.
 PROBE_STEPS = 4
+SETTLE_S = 0.25
 RECHECK_S = 30.0
 _measured = {}  # largest product -> (thread count chosen, None for BLAS's own; when)
 
@@ -178,14 +181,17 @@ class StepThreads:
                 self._start_probe(now)
             return
         if self._probe is not None:
-            self._probe.append(now - self._last)
+            duration = now - self._last
             self._last = now
-            if len(self._probe) == 1 + PROBE_STEPS:
+            if self._settling:  # this step paid for the change of count: not timed
+                self._settling = now - self._switched < self._settle_s
+                return
+            self._probe.append(duration)
+            if len(self._probe) == PROBE_STEPS:  # BLAS's count timed; now one thread
                 self._use(1)
-            elif len(self._probe) == 2 * (1 + PROBE_STEPS):
-                # each half: the step just after the change of count, then PROBE_STEPS timed
-                own = sum(self._probe[1:1 + PROBE_STEPS])
-                one = sum(self._probe[2 + PROBE_STEPS:])
+                self._settle(now, SETTLE_S)
+            elif len(self._probe) == 2 * PROBE_STEPS:
+                own, one = sum(self._probe[:PROBE_STEPS]), sum(self._probe[PROBE_STEPS:])
                 choice = 1 if one < own else None
                 _measured[self._work] = (choice, now)
                 self._use(choice)
@@ -198,6 +204,11 @@ class StepThreads:
         self._use(None)
         self._probe = []
         self._last = now
+        self._settle(now, 0.0)
+
+    def _settle(self, now, seconds):
+        """Leave the next step (and those within ``seconds``) untimed, after a change."""
+        self._switched, self._settle_s, self._settling = now, seconds, True
 
     def _use(self, n):
         """``n`` BLAS threads from now on; None: the count BLAS had before this loop."""

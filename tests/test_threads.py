@@ -112,14 +112,15 @@ def large_loop(monkeypatch, durations, steps=8):
 
 
 # After the first step: 5 steps with BLAS's 2 threads (the first, paying for the change, not
-# timed), then 5 on one thread (likewise), then the faster.
+# timed), then 5 on one thread (the first not timed either: it lasts past SETTLE_S here),
+# then the faster.
 PROBE = [2] * 5 + [1] * 5
 
 
 def test_a_large_product_keeps_blas_threads_when_they_are_faster(monkeypatch):
     # two threads 1 ms a step (9 ms for the untimed first), one thread 2 ms a step
     seen = large_loop(monkeypatch, [0.0] + [0.009, 0.001, 0.001, 0.001, 0.001]
-                      + [0.020, 0.002, 0.002, 0.002, 0.002], steps=14)
+                      + [0.300, 0.002, 0.002, 0.002, 0.002], steps=14)
     assert seen == [2] + PROBE[1:] + [2] * 4  # seen after each step
     assert threads.current() == 2
 
@@ -128,14 +129,22 @@ def test_a_large_product_goes_to_one_thread_when_a_busy_core_slows_two(monkeypat
     # two threads: most steps as fast as one thread's, one 10x slower (the busy program held
     # the core a thread waited for): the sum decides, as an epoch pays it
     seen = large_loop(monkeypatch, [0.0] + [0.030, 0.001, 0.012, 0.001, 0.001]
-                      + [0.020, 0.002, 0.002, 0.002, 0.002], steps=14)
+                      + [0.300, 0.002, 0.002, 0.002, 0.002], steps=14)
     assert seen == [2] + PROBE[1:] + [1] * 4
     assert threads.current() == 2  # restored after the loop
 
 
+def test_steps_within_settle_s_of_dropping_to_one_thread_are_not_timed(monkeypatch):
+    # two threads 3 ms a step; then one thread: 40 ms, 60 ms (the main thread still on the
+    # busy core: within SETTLE_S, not timed), then 2 ms steps: one thread is chosen
+    seen = large_loop(monkeypatch, [0.0] + [0.009, 0.003, 0.003, 0.003, 0.003]
+                      + [0.040, 0.060, 0.200, 0.002, 0.002, 0.002, 0.002], steps=16)
+    assert seen == [2] + [2] * 4 + [1] * 7 + [1] * 4
+
+
 def test_the_measured_choice_is_reused_then_measured_again(monkeypatch):
     large_loop(monkeypatch, [0.0] + [0.030, 0.001, 0.012, 0.001, 0.001]
-               + [0.020, 0.002, 0.002, 0.002, 0.002], steps=14)
+               + [0.300, 0.002, 0.002, 0.002, 0.002], steps=14)
     # a second loop just after: the choice (one thread) is reused from its first step on
     clock = ScriptedClock([0.001] * 10)
     monkeypatch.setattr(threads.time, "perf_counter", clock)
