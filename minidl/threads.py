@@ -52,6 +52,9 @@ SMALL_PRODUCT = 2**23  # about 8.4 million
 PROBE_STEPS = 4
 SETTLE_S = 0.25
 RECHECK_S = 30.0
+# A loop of fewer steps than this (a ``predict`` of ten batches) is too short to measure: it
+# keeps BLAS's count for large products, unless a longer loop measured them just before.
+MIN_PROBE_STEPS = 30
 _measured = {}  # largest product -> (thread count chosen, None for BLAS's own; when)
 
 USER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -147,7 +150,9 @@ class StepThreads:
     comes back.
     """
 
-    def __init__(self):
+    def __init__(self, steps=None):
+        """``steps``: how many steps the loop will run, when known (None: unknown)."""
+        self._short = steps is not None and steps < MIN_PROBE_STEPS
         choice = user_setting()
         self._fixed = choice if choice is not None else None  # the user's choice, if any
         self._limiter = None
@@ -177,6 +182,8 @@ class StepThreads:
             if known is not None and now - known[1] < RECHECK_S:
                 self._use(known[0])  # a loop with these products measured it just now
                 self._since = now
+            elif self._short:
+                self._settled = True  # too short to measure: BLAS's own count
             else:
                 self._start_probe(now)
             return

@@ -142,6 +142,21 @@ def test_steps_within_settle_s_of_dropping_to_one_thread_are_not_timed(monkeypat
     assert seen == [2] + [2] * 4 + [1] * 7 + [1] * 4
 
 
+def test_a_loop_too_short_to_measure_keeps_blas_threads(monkeypatch):
+    monkeypatch.setattr(threads, "_measured", {})
+    seen = []
+    with threads.StepThreads(steps=threads.MIN_PROBE_STEPS - 1) as loop:
+        for _ in range(threads.MIN_PROBE_STEPS - 1):
+            threads.note_product(256, 784, 1024)
+            loop.step_done()
+            seen.append(threads.current())
+    assert seen == [2] * (threads.MIN_PROBE_STEPS - 1)
+    # a large predict (10 batches of 1024 x 784 by 784 x 128) keeps BLAS's two threads
+    model, cb = mlp(784, 128), ThreadsSeen()
+    model.predict(data(10 * 1024, 784)[0], batch_size=1024, verbose=0, callbacks=[cb])
+    assert cb.predict == [2] * 10
+
+
 def test_the_measured_choice_is_reused_then_measured_again(monkeypatch):
     large_loop(monkeypatch, [0.0] + [0.030, 0.001, 0.012, 0.001, 0.001]
                + [0.300, 0.002, 0.002, 0.002, 0.002], steps=14)
@@ -160,7 +175,7 @@ def test_the_measured_choice_is_reused_then_measured_again(monkeypatch):
 def test_a_large_model_fits_with_the_thread_rule(monkeypatch):
     monkeypatch.setattr(threads, "_measured", {})
     model, seen = mlp(784, 1024), ThreadsSeen()
-    x, y = data(256 * 12, 784)
+    x, y = data(256 * threads.MIN_PROBE_STEPS, 784)
     model.fit(x, y, batch_size=256, epochs=1, verbose=0, callbacks=[seen])
     # (seen after each step) the first step and the probe, then the faster
     assert seen.train[:10] == [2] + PROBE[1:] and seen.train[10] in (1, 2)

@@ -759,7 +759,8 @@ class Model(Layer):
         cbs.on_train_begin()
         # BLAS threads chosen after the first step from its matrix sizes (minidl/threads.py);
         # steps replayed from a recording where that is safe (minidl/models/replay.py).
-        with threads.StepThreads() as blas, replay_module.replaying(self):
+        total_steps = None if steps is None else steps * (epochs - initial_epoch)
+        with threads.StepThreads(total_steps) as blas, replay_module.replaying(self):
             for epoch in range(initial_epoch, epochs):
                 self._reset_metrics()
                 self._start_epoch_streams(epoch)
@@ -803,7 +804,8 @@ class Model(Layer):
                     # As Keras 3 (fit calls evaluate with its callbacks): the test hooks run
                     # around validation; the progress bar stays silent there.
                     cbs.on_test_begin()
-                    val_logs = self._evaluate_batches(val_batches(epoch), cbs)
+                    val_logs = self._evaluate_batches(val_batches(epoch), cbs,
+                                                      getattr(val_batches, "steps", None))
                     cbs.on_test_end(val_logs)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
@@ -821,12 +823,14 @@ class Model(Layer):
 
     # ---- evaluate / predict -----------------------------------------------------------
     def _evaluate_data(self, data, batch_size, cbs=None):
-        return self._evaluate_batches(_array_batches(data, batch_size)(None), cbs)
+        batches = _array_batches(data, batch_size)
+        return self._evaluate_batches(batches(None), cbs, steps=batches.steps)
 
-    def _evaluate_batches(self, batches, cbs=None):
-        """Loss and metrics over ``batches`` of ``(x, y, sample_weight)``."""
+    def _evaluate_batches(self, batches, cbs=None, steps=None):
+        """Loss and metrics over ``batches`` of ``(x, y, sample_weight)`` (``steps`` of them,
+        when known)."""
         self._reset_metrics()
-        with threads.StepThreads() as blas:
+        with threads.StepThreads(steps) as blas:
             for step, (xb, yb, swb) in enumerate(batches):
                 if cbs is not None:
                     cbs.on_test_batch_begin(step)
@@ -939,7 +943,7 @@ class Model(Layer):
         )
         cbs.on_predict_begin()
         outputs = []
-        with no_grad(), threads.StepThreads() as blas:
+        with no_grad(), threads.StepThreads(n_steps) as blas:
             for step in range(n_steps):
                 cbs.on_predict_batch_begin(step)
                 out = self(x[step * batch_size:(step + 1) * batch_size], training=False)
@@ -1143,6 +1147,7 @@ def _array_batches(data, batch_size, steps=None, shuffle=False):
             lo, hi = step * batch_size, min((step + 1) * batch_size, n)
             yield data.batch(order[lo:hi] if shuffle else slice(lo, hi))
 
+    batches.steps = steps
     return batches
 
 
