@@ -26,8 +26,11 @@ A recording is used only where it is certain to be right:
 
 A recording belongs to one ``fit`` call, one batch shape (the last, smaller batch gets its
 own) and one epoch (Dropout's random stream is re-keyed each epoch, and a recording holds the
-stream it saw). Switch it off with ``minidl.config.set_step_replay(False)`` (or
-``MINIDL_STEP_REPLAY=0``) to compare; a test checks both give bitwise the same training.
+stream it saw). It holds the layers' settings of its step too: a callback that changes one
+(a Dropout rate) inside an epoch is heard from the next epoch on.
+
+Switch it off with ``minidl.config.set_step_replay(False)`` (or ``MINIDL_STEP_REPLAY=0``) to
+compare; a test checks both give bitwise the same training.
 """
 
 import contextlib
