@@ -32,6 +32,7 @@ from minidl import (
     random,
     regularizers,
     saving,
+    threads,
     utils,
 )
 from minidl.errors import (
@@ -61,7 +62,7 @@ jit.start_warm_up()
 __all__ = [
     "activations", "backend", "callbacks", "config", "datasets", "debug", "initializers", "layers",
     "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving",
-    "utils",
+    "threads", "utils",
     "BackendUnavailableError", "CheckpointError", "DeviceMismatchError", "DTypeError",
     "GraphError", "MinidlError", "NonFiniteError", "NotCompiledError", "ShapeError", "Input",
     "Model", "Sequential", "load_model", "Op", "Tensor", "enable_grad", "is_grad_enabled",
