@@ -173,3 +173,19 @@ def test_replay_can_be_switched_off_by_the_environment(monkeypatch):
                           "step_replay())"], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "MINIDL_STEP_REPLAY": "0"})
     assert out.stdout.strip() == "False"
+
+
+def test_a_model_with_two_inputs_trains_with_ordinary_steps(replays):
+    def build():
+        a, b = minidl.Input((FEATURES,)), minidl.Input((3,))
+        h = layers.Dense(8, activation="relu")(a)
+        return minidl.Model([a, b], layers.Dense(CLASSES, activation="softmax")(h))
+
+    x, labels = data()
+    extra = np.ones((len(x), 3), np.float32)
+    config.set_step_replay(True)
+    minidl.utils.set_random_seed(11)
+    model = build()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit([x, extra], labels, batch_size=16, epochs=2, verbose=0)
+    assert replays["steps"] == 0 and len(history.history["loss"]) == 2

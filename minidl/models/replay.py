@@ -269,13 +269,16 @@ class StepReplay:
         return (x.shape, x.dtype, y.shape, y.dtype, sample_weight is None)
 
     def labels(self, y):
-        if self.int64_labels and y.dtype.kind in "iu" and y.dtype != np.int64:
+        if (self.int64_labels and type(y) is np.ndarray and y.dtype.kind in "iu"
+                and y.dtype != np.int64):
             return y.astype(np.int64)
         return y
 
     def lookup(self, x, y, sample_weight):
         """The recorded step for this batch's shapes: a ``RecordedStep``, None (not recorded
-        yet: record this one) or False (this shape cannot be replayed)."""
+        yet: record this one) or False (this batch cannot be replayed)."""
+        if type(x) is not np.ndarray or type(y) is not np.ndarray:
+            return False  # several inputs or outputs, or no targets: ordinary steps
         return self.steps.get(self.key(x, y, sample_weight))
 
     def recorder(self, x, y, sample_weight):
