@@ -153,13 +153,13 @@ class StepThreads:
     def __init__(self, steps=None):
         """``steps``: how many steps the loop will run, when known (None: unknown)."""
         self._short = steps is not None and steps < MIN_PROBE_STEPS
-        choice = user_setting()
-        self._fixed = choice if choice is not None else None  # the user's choice, if any
+        self._fixed = user_setting()  # the user's choice (a count or "environment"), or None
         self._limiter = None
         self._work = None  # the first step's largest product, once known
-        self._settled = choice is not None  # nothing more to decide in this loop
+        self._settled = self._fixed is not None  # nothing more to decide in this loop
         self._probe = None  # step times while measuring: BLAS's count first, then one
-        self._last = self._since = 0.0
+        self._last = self._since = 0.0  # the end of the last step; when the choice was made
+        self._settling, self._switched, self._settle_s = False, 0.0, 0.0  # see _settle
 
     def __enter__(self):
         if isinstance(self._fixed, int):

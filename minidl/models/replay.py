@@ -143,6 +143,8 @@ class RecordedStep:
                    list(weights))
 
     def run(self, x, y, sample_weight):
+        """One training step on this batch: every recorded op's forward, then (when the loss
+        is finite) the backward pass, which sets each trainable weight's ``.grad``."""
         feeds = (x, y, sample_weight)
         values = []  # each op's output array
         ran = []  # each op object, holding what its backward needs
