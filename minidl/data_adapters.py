@@ -25,6 +25,16 @@ import warnings
 import numpy as np
 
 
+def _shuffle_generator(shuffle, generator):
+    """The generator that orders an adapter's batches: ``generator``, or minidl's seeded
+    "shuffle" stream when shuffling without one (None when not shuffling)."""
+    if shuffle and generator is None:
+        from minidl.random import generator as make_generator
+
+        return make_generator("shuffle")
+    return generator
+
+
 class PyDataset:
     """Keras's ``keras.utils.PyDataset``: a dataset of batches, indexed by batch number.
 
@@ -116,11 +126,7 @@ class ArrayDataAdapter:
         self.steps_per_epoch = batches if steps_per_epoch is None else min(steps_per_epoch,
                                                                            batches)
         self.shuffle = shuffle
-        if shuffle and generator is None:
-            from minidl.random import generator as make_generator
-
-            generator = make_generator("shuffle")
-        self._generator = generator
+        self._generator = _shuffle_generator(shuffle, generator)
 
     def batches(self):
         order = (self._generator.permutation(self.num_samples) if self.shuffle
@@ -188,11 +194,7 @@ class PyDatasetAdapter:
         self.steps_per_epoch = count if steps_per_epoch is None else min(steps_per_epoch,
                                                                           count)
         self.shuffle = shuffle
-        if shuffle and generator is None:
-            from minidl.random import generator as make_generator
-
-            generator = make_generator("shuffle")
-        self._generator = generator
+        self._generator = _shuffle_generator(shuffle, generator)
 
     def batches(self):
         self.dataset.on_epoch_begin()
